@@ -1,0 +1,27 @@
+# Two commands for a newcomer: `make run` (set up, then start) and `make test`.
+PYTHON ?= /root/.pyenv/versions/3.10.13/bin/python3.10
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup install clean
+
+run: $(STAMP)
+	$(VENV)/bin/hotline run
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+setup: $(STAMP)
+	$(VENV)/bin/hotline setup
+
+install: $(STAMP)
+
+# Reinstall only when the dependency declarations change; constraints.txt is frozen from a
+# clean resolve so that Rasa 3.6's pins (pydantic<1.10.10, websockets<11, …) never float.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf var models/*.tar.gz models/*.fingerprint.json

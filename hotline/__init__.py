@@ -1,0 +1,1 @@
+"""Apple 400 hotline assistant: settings, launcher and command-line tools."""

@@ -1,0 +1,118 @@
+"""The `hotline` command: the front door for operators, trainers and developers."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from hotline.settings import get_settings
+
+
+def cmd_setup(args) -> int:
+    from actions.records.client import SqlRecordsClient
+    from actions.records.seed import seed
+    from hotline.training import train
+
+    settings = get_settings()
+    train(settings)
+    added = seed(SqlRecordsClient(settings.resolved_database_url()))
+    print(f"records ready ({added} demo rows added): {settings.resolved_database_url()}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from hotline.training import train
+
+    train(get_settings(), force=args.force)
+    return 0
+
+
+def cmd_seed(args) -> int:
+    from actions.records.client import SqlRecordsClient
+    from actions.records.seed import seed
+
+    settings = get_settings()
+    added = seed(SqlRecordsClient(settings.resolved_database_url()))
+    print(f"{added} demo rows added to {settings.resolved_database_url()}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from hotline.launcher import Stack
+
+    if not args.skip_setup:
+        cmd_setup(args)
+    settings = get_settings()
+    started = time.monotonic()
+    stack = Stack(settings)
+    stack.start()
+    print(f"ready in {time.monotonic() - started:.1f} s")
+    print(f"  Rasa server:    {settings.rasa_url}  (REST: POST /webhooks/rest/webhook; API token in var/rasa_token)")
+    print(f"  action server:  {settings.action_url}")
+    print(f"  logs:           {stack.logs_dir}")
+    print("talk to it:      .venv/bin/hotline chat      (Ctrl-C here stops the servers)", flush=True)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        while not stopping and all(p.poll() is None for p in stack.processes.values()):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from hotline.chat import chat
+
+    return chat(get_settings(), sender=args.sender)
+
+
+def cmd_eval_nlu(args) -> int:
+    from hotline.evaluation import evaluate_nlu, format_report
+
+    try:
+        report = evaluate_nlu(get_settings(), Path(args.file))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_report(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="Apple 400 hotline assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train if needed, seed the records, start the servers")
+    run.add_argument("--skip-setup", action="store_true", help="start without checking the model and records")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("setup", help="train if needed and seed the records").set_defaults(func=cmd_setup)
+    train = sub.add_parser("train", help="retrain when data or config changed")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(func=cmd_train)
+    sub.add_parser("seed", help="create the records schema and demo rows").set_defaults(func=cmd_seed)
+    chat = sub.add_parser("chat", help="talk to the running bot in the terminal")
+    chat.add_argument("--sender", help="conversation id (default: a new one)")
+    chat.set_defaults(func=cmd_chat)
+
+    evaluate = sub.add_parser("eval", help="evaluate the models")
+    eval_sub = evaluate.add_subparsers(dest="what", required=True)
+    nlu = eval_sub.add_parser("nlu", help="intent accuracy on a TSV file (header: text<TAB>intent)")
+    nlu.add_argument("file")
+    nlu.add_argument("--json", action="store_true")
+    nlu.set_defaults(func=cmd_eval_nlu)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

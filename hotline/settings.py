@@ -1,0 +1,72 @@
+"""One place for every knob. Values come from the environment (or a `.env` file), with
+embedded defaults that run the whole assistant on one machine with SQLite."""
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseSettings, Field
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    project_root: Path = PROJECT_ROOT
+    var_dir: Path = PROJECT_ROOT / "var"
+    models_dir: Path = PROJECT_ROOT / "models"
+
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    action_port: int = 5055
+    # Rasa's HTTP API (/model/parse, /conversations, /model/train) is protected by this token.
+    # Empty means: generate one on first run and keep it in var/rasa_token.
+    rasa_token: str = ""
+
+    # Records (warranty, orders, support cases). PostgreSQL: postgresql://user@host:5432/db
+    database_url: str = ""
+    # Rasa conversations (SQL tracker store). Same URL forms as database_url.
+    tracker_store_url: str = ""
+    # Redis lock store for several Rasa instances, e.g. redis://127.0.0.1:6379/0
+    lock_store_url: Optional[str] = None
+
+    model_name: str = "hotline"
+    server_start_timeout: float = Field(180.0, description="seconds to wait for servers")
+
+    class Config:
+        env_file = ".env"
+        case_sensitive = False
+
+    @property
+    def model_path(self) -> Path:
+        return self.models_dir / f"{self.model_name}.tar.gz"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'records.db'}"
+
+    def resolved_tracker_store_url(self) -> str:
+        return self.tracker_store_url or f"sqlite:///{self.var_dir / 'tracker.db'}"
+
+    def resolved_rasa_token(self) -> str:
+        if self.rasa_token:
+            return self.rasa_token
+        token_file = self.var_dir / "rasa_token"
+        if not token_file.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            token_file.write_text(secrets.token_urlsafe(24))
+            token_file.chmod(0o600)
+        return token_file.read_text().strip()
+
+
+@lru_cache()
+def get_settings() -> Settings:
+    return Settings()

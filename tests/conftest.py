@@ -1,0 +1,93 @@
+"""Shared fixtures: a trained model, and the real Rasa + action servers on free loopback ports
+with their own SQLite records and tracker databases."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+import requests
+
+from actions.records.client import SqlRecordsClient
+from actions.records.seed import seed
+from hotline.launcher import Stack
+from hotline.settings import Settings
+from hotline.training import changed_inputs, train
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def require_service(host: str, port: int, name: str) -> None:
+    """CI machines run PostgreSQL and Redis: there a missing service is a failure, not a skip."""
+    if not reachable(host, port):
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not reachable on {host}:{port}")
+        pytest.skip(f"{name} is not running on {host}:{port}")
+
+
+@pytest.fixture(scope="session")
+def trained_settings() -> Settings:
+    settings = Settings()
+    if changed_inputs(settings) is not None:
+        train(settings)
+    return settings
+
+
+def stack_settings(trained: Settings, var_dir: Path) -> Settings:
+    return Settings(var_dir=var_dir, models_dir=trained.models_dir, rasa_port=free_port(),
+                    action_port=free_port(), rasa_token="test-token")
+
+
+@pytest.fixture(scope="session")
+def stack(trained_settings: Settings, tmp_path_factory) -> Stack:
+    settings = stack_settings(trained_settings, tmp_path_factory.mktemp("var"))
+    seed(SqlRecordsClient(settings.resolved_database_url()))
+    with Stack(settings) as running:
+        yield running
+
+
+class Conversation:
+    def __init__(self, settings: Settings, sender: str) -> None:
+        self.settings, self.sender = settings, sender
+
+    def say(self, text: str) -> List[Dict[str, object]]:
+        response = requests.post(f"{self.settings.rasa_url}/webhooks/rest/webhook",
+                                 json={"sender": self.sender, "message": text}, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def reply(self, text: str) -> str:
+        return "\n".join(m.get("text", "") for m in self.say(text) if m.get("text"))
+
+    def tracker(self) -> Dict[str, object]:
+        response = requests.get(f"{self.settings.rasa_url}/conversations/{self.sender}/tracker",
+                                params={"token": self.settings.resolved_rasa_token()}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def last_intent(self) -> str:
+        return self.tracker()["latest_message"]["intent"]["name"]
+
+
+@pytest.fixture
+def conversation(stack: Stack) -> Callable[[], Conversation]:
+    return lambda: Conversation(stack.settings, f"test-{uuid.uuid4().hex[:10]}")

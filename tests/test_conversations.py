@@ -1,0 +1,153 @@
+"""Conversations over HTTP with the real Rasa server, action server and SQLite databases."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from actions.records.client import SqlRecordsClient
+
+# (caller says, intent expected, a phrase the answer must contain)
+HAPPY_PATHS = [
+    ("你好", "greet", "智能助手"),
+    ("新买的iPhone开机激活一直失败", "activation", "激活锁"),
+    ("微信一打开就闪退", "crash", "重新启动"),
+    ("我的Apple ID密码忘了", "apple_id_reset", "官方途径"),
+    ("手机不小心掉进水里了", "water_damage", "不要充电"),
+    ("苹果客服电话是多少", "service_hours", "官方网站"),
+    ("谢谢你", "thanks", "不客气"),
+    ("再见", "goodbye", "再见"),
+    ("今天天气怎么样", "out_of_scope", "不在苹果产品支持的范围内"),
+]
+
+
+@pytest.mark.parametrize("text,intent,phrase", HAPPY_PATHS)
+def test_single_turn_intents(conversation, text, intent, phrase):
+    talk = conversation()
+    reply = talk.reply(text)
+    assert talk.last_intent() == intent
+    assert phrase in reply
+
+
+def test_warranty_form_rejects_bad_serial_then_answers(conversation):
+    talk = conversation()
+    assert "序列号" in talk.reply("帮我查一下保修")
+    assert "格式不对" in talk.reply("ABC")
+    assert "没有查到" in talk.reply("序列号是ZZZZ99999999")
+    reply = talk.reply("C39XK1ABHG7F")
+    assert "iPhone 15 Pro" in reply and "有限保修期内" in reply
+    assert "C39XK1ABHG7F" not in reply  # only the last four characters are read back
+
+
+def test_serial_given_upfront_skips_the_question(conversation):
+    reply = conversation().reply("序列号DMPXL2Q3JF8K还在保修吗")
+    assert "AppleCare+" in reply
+
+
+def test_order_status_requires_phone_tail_before_revealing(conversation):
+    talk = conversation()
+    assert "订单号" in talk.reply("查一下我的订单")
+    assert "没有找到订单" in talk.reply("W9999999999")
+    reply = talk.reply("W1000000002")
+    assert "后四位" in reply and "MacBook" not in reply
+    reply = talk.reply("1234")
+    assert "不一致" in reply and "MacBook" not in reply and "顺丰" not in reply
+    reply = talk.reply("5678")
+    assert "MacBook Air" in reply and "已发货" in reply and "顺丰速运" in reply
+
+
+def test_phone_tail_failing_three_times_offers_a_human_and_reveals_nothing(conversation):
+    talk = conversation()
+    talk.reply("订单号W1000000001到哪了")
+    replies = [talk.reply(tail) for tail in ("0000", "1111", "2222")]
+    assert all("iPhone 16" not in r for r in replies)
+    assert "转接人工顾问" in replies[-1]
+    handoff = talk.reply("好的")
+    assert re.search(r"编号\d{3} \d{3} \d{3}", handoff)
+
+
+def test_spoken_order_number_in_chinese_digits(conversation):
+    talk = conversation()
+    talk.reply("我想查订单")
+    assert "后四位" in talk.reply("W一零零零零零零零零二")
+    assert "已发货" in talk.reply("五六七八")
+
+
+def test_human_handoff_creates_a_case_with_a_summary(conversation, stack):
+    talk = conversation()
+    talk.reply("我的手机激活不了")
+    messages = talk.say("转人工")
+    custom = [m["custom"] for m in messages if m.get("custom")]
+    assert custom and custom[0]["handoff"] is True
+    case = SqlRecordsClient(stack.settings.resolved_database_url()).case(custom[0]["case_number"])
+    assert case is not None and case.topic == "activation"
+    assert "激活" in case.summary
+
+
+def test_handoff_interrupts_a_form(conversation):
+    talk = conversation()
+    talk.reply("查保修")
+    assert "转接人工顾问" in talk.reply("转人工")
+    # the form is gone: a plain number is no longer taken as a serial
+    assert talk.tracker()["active_loop"] in ({}, None) or not talk.tracker()["active_loop"].get("name")
+
+
+def test_fallback_asks_to_rephrase_then_offers_a_human(conversation):
+    talk = conversation()
+    first = talk.reply("嗯嗯啊啊这个那个就是说呢")
+    second = talk.reply("哦哦哦呃呃呃")
+    assert talk.last_intent() == "nlu_fallback"
+    assert "换个说法" in first
+    assert "转接人工顾问" in second
+    assert "转接人工顾问" in talk.reply("好的")
+
+
+def test_scam_call_warning(conversation):
+    reply = conversation().reply("刚才有人打电话说是苹果客服，让我把短信验证码告诉他")
+    assert "挂断" in reply and "绝不会" in reply
+
+
+def test_repair_appointment_books_a_case_and_it_can_be_followed_up(conversation):
+    talk = conversation()
+    assert "哪种设备" in talk.reply("我想预约维修")
+    assert "故障" in talk.reply("iPhone")
+    assert "城市" in talk.reply("屏幕摔碎了")
+    assert "时间" in talk.reply("上海")
+    messages = talk.say("周六上午")
+    confirmation = next(m for m in messages if m.get("text"))
+    assert "上海" in confirmation["text"] and "案例编号" in confirmation["text"]
+    case_number = next(m["custom"]["case_number"] for m in messages if m.get("custom"))
+    other = conversation()
+    reply = other.reply(f"查一下案例{case_number}")
+    assert "屏幕摔碎了" in reply and "上海" in reply
+
+
+@pytest.mark.parametrize("text", ["", "   ", "好" * 5000, "😀😀😀", "我的iPhone坏了 help me please ok?"])
+def test_bad_input_gets_an_answer(conversation, text):
+    response = requests.post(f"{conversation().settings.rasa_url}/webhooks/rest/webhook",
+                             json={"sender": "bad-input", "message": text}, timeout=60)
+    assert response.status_code == 200
+    assert isinstance(response.json(), list)
+    if text.strip():
+        assert any(m.get("text") for m in response.json())
+
+
+def test_case_survives_a_restart_of_both_servers(trained_settings, tmp_path):
+    from hotline.launcher import Stack
+    from actions.records.seed import seed
+    from tests.conftest import Conversation, stack_settings
+
+    settings = stack_settings(trained_settings, tmp_path)
+    seed(SqlRecordsClient(settings.resolved_database_url()))
+    with Stack(settings):
+        talk = Conversation(settings, "restart-caller")
+        talk.reply("电池不耐用")
+        case_number = next(m["custom"]["case_number"] for m in talk.say("转人工") if m.get("custom"))
+    with Stack(settings):
+        # the conversation was kept by the SQL tracker store …
+        events = Conversation(settings, "restart-caller").tracker()["events"]
+        assert any(e.get("event") == "user" and e.get("text") == "电池不耐用" for e in events)
+        # … and the case by the records database
+        reply = Conversation(settings, "another-caller").reply(f"案例编号{case_number}进展怎么样了")
+        assert "电池" in reply and "已受理" in reply
