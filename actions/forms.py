@@ -5,6 +5,7 @@ that the record exists, and counts failures; after MAX_ATTEMPTS the form stops a
 the submit action offers a human advisor instead."""
 from __future__ import annotations
 
+import abc
 import logging
 from typing import Any, Dict, List, Optional, Text
 
@@ -36,11 +37,12 @@ def rejected(slot: str, tracker: Tracker) -> Dict[Text, Any]:
     return {slot: None, "failed_attempts": attempts(tracker) + 1}
 
 
-class AttemptLimitedForm(FormValidationAction):
-    """Stops asking once the caller has failed MAX_ATTEMPTS times."""
+class AttemptLimitedForm(FormValidationAction, abc.ABC):
+    """Stops asking once the caller has failed MAX_ATTEMPTS times. Abstract, so the SDK skips it."""
 
-    def name(self) -> Text:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def name(self) -> Text:
+        """The `validate_<form>` action name."""
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> List[Text]:

@@ -25,7 +25,14 @@ def read_labelled_tsv(path: Path) -> List[Tuple[str, str]]:
 def load_agent(settings: Settings):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    import logging
+
+    import structlog
     from rasa.core.agent import Agent
+
+    # In-process Rasa logs through structlog's default printer on stdout; keep stdout for the report.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.getLogger("rasa").setLevel(logging.WARNING)
 
     return Agent.load(str(settings.model_path))
 

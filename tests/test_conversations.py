@@ -95,8 +95,8 @@ def test_handoff_interrupts_a_form(conversation):
 
 def test_fallback_asks_to_rephrase_then_offers_a_human(conversation):
     talk = conversation()
-    first = talk.reply("嗯嗯啊啊这个那个就是说呢")
-    second = talk.reply("哦哦哦呃呃呃")
+    first = talk.reply("xyzzy plugh")
+    second = talk.reply("蓝色的大象在跳舞")
     assert talk.last_intent() == "nlu_fallback"
     assert "换个说法" in first
     assert "转接人工顾问" in second

@@ -1,0 +1,62 @@
+"""Settings → Rasa endpoints, and the Rasa stores on PostgreSQL and Redis with Rasa's own classes."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import yaml
+
+from hotline.launcher import endpoints_config, lock_store_config, tracker_store_config, write_endpoints
+from hotline.settings import Settings
+from tests.conftest import POSTGRES_URL, REDIS_URL, require_service
+
+
+def test_default_endpoints_use_sqlite_and_loopback(tmp_path):
+    settings = Settings(var_dir=tmp_path, action_port=5999)
+    config = yaml.safe_load(write_endpoints(settings).read_text())
+    assert config["action_endpoint"]["url"] == "http://127.0.0.1:5999/webhook"
+    assert config["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": str(tmp_path / "tracker.db")}
+    assert "lock_store" not in config
+
+
+def test_postgres_and_redis_urls():
+    assert tracker_store_config("postgresql://bot:secret@db.internal:5433/rasa") == {
+        "type": "SQL", "dialect": "postgresql", "db": "rasa", "url": "db.internal", "port": 5433,
+        "username": "bot", "password": "secret"}
+    assert lock_store_config("redis://127.0.0.1:6380/2")["port"] == 6380
+    settings = Settings(lock_store_url="redis://127.0.0.1:6379/1")
+    assert endpoints_config(settings)["lock_store"]["db"] == 1
+
+
+def test_rasa_sql_tracker_store_on_postgresql():
+    require_service("127.0.0.1", 5432, "PostgreSQL")
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    config = tracker_store_config(POSTGRES_URL)
+    store = SQLTrackerStore(Domain.empty(), dialect=config["dialect"], host=config.get("url"),
+                            port=config.get("port"), db=config["db"], username=config.get("username"))
+    sender = f"pg-{uuid.uuid4().hex[:8]}"
+    tracker = DialogueStateTracker(sender, [])
+    tracker.update(UserUttered("手机激活不了", {"name": "activation", "confidence": 0.9}))
+    asyncio.run(store.save(tracker))
+    loaded = asyncio.run(store.retrieve(sender))
+    assert loaded.latest_message.text == "手机激活不了"
+
+
+def test_rasa_redis_lock_store():
+    require_service("127.0.0.1", 6379, "Redis")
+    from rasa.core.lock_store import RedisLockStore
+
+    config = lock_store_config(REDIS_URL)
+    store = RedisLockStore(host=config["url"], port=config["port"], db=config["db"], key_prefix="hotlinetest")
+    conversation = f"lock-{uuid.uuid4().hex[:8]}"
+
+    async def use_lock():
+        async with store.lock(conversation, wait_time_in_seconds=0.01):
+            assert store.get_lock(conversation) is not None
+        return store.get_lock(conversation)
+
+    assert asyncio.run(use_lock()) is None  # released and deleted after use
