@@ -26,9 +26,10 @@ from tests.conftest import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Each pair is one exchange where the second turn runs validate_warranty_form (a records
-# lookup) and action_check_warranty; the first runs the form, which calls the action server too.
-TURNS = ["帮我查一下保修", "C39XK1ABHG7F"]
+# One conversation = three turns, each running at least one custom action on the action server:
+# the warranty form (validate_warranty_form), the serial (validation + records lookup +
+# action_check_warranty), and a handoff (action_human_handoff writes a support case).
+TURNS = ["帮我查一下保修", "C39XK1ABHG7F", "转人工"]
 
 
 def percentile(values, q):
@@ -65,7 +66,8 @@ def main() -> int:
               f"(action server {ready['action_server']:.1f} s, rasa {ready['rasa']:.1f} s)")
 
         session = requests.Session()
-        latencies = []
+        session.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": "warm-up", "message": "你好"}, timeout=30)
+        latencies, by_kind = [], {text: [] for text in TURNS}
         for i in range(args.turns):
             text = TURNS[i % len(TURNS)]
             sender = f"bench-{i // len(TURNS)}"
@@ -73,13 +75,16 @@ def main() -> int:
             reply = session.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
                                  timeout=30)
             latencies.append((time.perf_counter() - t0) * 1000)
+            by_kind[text].append(latencies[-1])
             assert reply.status_code == 200 and reply.json(), reply.text
         print(f"REST turns with a custom action: n={len(latencies)}  p50={statistics.median(latencies):.1f} ms  "
               f"p95={percentile(latencies, 95):.1f} ms  max={max(latencies):.1f} ms")
+        for text, values in by_kind.items():
+            print(f"  {text}: p50={statistics.median(values):.1f} ms (n={len(values)})")
 
         for pid in descendants(make.pid):
             line = cmdline(pid)
-            for name, marker in (("rasa server", "-m rasa run"), ("action server", "-m rasa_sdk")):
+            for name, marker in (("rasa server", "hotline.rasa_server run"), ("action server", "-m rasa_sdk")):
                 if marker in line:
                     mem = memory_mb(pid)
                     print(f"{name}: rss {mem['rss_mb']:.0f} MB (peak {mem['peak_rss_mb']:.0f} MB)")

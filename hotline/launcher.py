@@ -97,7 +97,7 @@ class Stack:
         endpoints = write_endpoints(s)
         self._spawn("action_server", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
                                       "--port", str(s.action_port)])
-        self._spawn("rasa", [sys.executable, "-m", "rasa", "run", "--model", str(s.model_path),
+        self._spawn("rasa", [sys.executable, "-m", "hotline.rasa_server", "run", "--model", str(s.model_path),
                              "--enable-api", "--auth-token", s.resolved_rasa_token(),
                              "--interface", s.host, "--port", str(s.rasa_port),
                              "--endpoints", str(endpoints),

@@ -32,6 +32,19 @@ class Settings(BaseSettings):
     lock_store_url: Optional[str] = None
 
     model_name: str = "hotline"
+
+    # Voice gateway
+    gateway_port: int = 8000
+    audiosocket_port: int = 9092  # Asterisk AudioSocket TCP; 0 picks a free port
+    public_url: Optional[str] = None  # what Twilio reaches, e.g. https://bot.example.com (TwiML)
+    stt_model_dir: Optional[Path] = None  # any CTranslate2 Whisper directory; default models/whisper-base
+    stt_beam_size: int = 1
+    stt_threads: int = 2
+    tts_voice: str = "zh_CN-huayan-medium"  # a name in voices_dir, or a path to an .onnx voice
+    voices_dir: Path = PROJECT_ROOT / "models" / "voices"
+    load_speech: bool = True  # False: text-only gateway (no Whisper, no Piper)
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_audio_seconds: float = 30.0
     server_start_timeout: float = Field(180.0, description="seconds to wait for servers")
 
     class Config:
@@ -41,6 +54,14 @@ class Settings(BaseSettings):
     @property
     def model_path(self) -> Path:
         return self.models_dir / f"{self.model_name}.tar.gz"
+
+    @property
+    def whisper_dir(self) -> Path:
+        return self.stt_model_dir or self.models_dir / "whisper-base"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
 
     @property
     def rasa_url(self) -> str:

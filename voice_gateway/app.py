@@ -1,0 +1,35 @@
+"""The FastAPI application: `create_app(settings)`; `python -m voice_gateway` serves it."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Optional
+
+from fastapi import FastAPI
+
+from hotline.settings import Settings, get_settings
+from voice_gateway.engines import load_engines
+from voice_gateway.routes import chat, health, twilio, voice, widget
+from voice_gateway.transports.audiosocket import AudioSocketServer
+
+logger = logging.getLogger("voice_gateway")
+
+
+def create_app(settings: Optional[Settings] = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.engines = load_engines(settings)
+        app.state.audiosocket = AudioSocketServer(app.state.engines.pipeline, settings.host, settings.audiosocket_port)
+        await app.state.audiosocket.start()
+        logger.info("AudioSocket listening on %s:%s", settings.host, app.state.audiosocket.port)
+        yield
+        await app.state.audiosocket.stop()
+        await app.state.engines.bot.close()
+
+    app = FastAPI(title="Apple 400 hotline voice gateway", version="0.1.0", lifespan=lifespan)
+    for module in (health, chat, voice, twilio, widget):
+        app.include_router(module.router)
+    return app

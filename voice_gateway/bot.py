@@ -1,0 +1,77 @@
+"""The one place that talks to Rasa: its REST channel (sender id = call or session id, so one call
+is one Rasa conversation) and its token-protected /model/parse for the intent of a transcript."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+APOLOGY = "抱歉，系统暂时出了点问题，我没能处理您的请求。请稍后再试，或者说“转人工”，由顾问为您服务。"
+
+
+@dataclass
+class BotReply:
+    texts: List[str]
+    intent: Optional[str] = None
+    confidence: Optional[float] = None
+    custom: List[Dict[str, Any]] = field(default_factory=list)
+    error: Optional[str] = None
+
+    @property
+    def handoff(self) -> Optional[Dict[str, Any]]:
+        return next((c for c in self.custom if c.get("handoff")), None)
+
+
+class RasaClient:
+    def __init__(self, rasa_url: str, token: str, timeout: float = 15.0) -> None:
+        self.rasa_url, self.token = rasa_url.rstrip("/"), token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: Optional[aiohttp.ClientSession] = None
+
+    async def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def healthy(self) -> bool:
+        try:
+            session = await self.session()
+            async with session.get(f"{self.rasa_url}/status", params={"token": self.token},
+                                   timeout=aiohttp.ClientTimeout(total=2)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    async def turn(self, sender: str, text: str) -> BotReply:
+        """Send one user message; on any Rasa failure the caller still gets a spoken apology."""
+        session = await self.session()
+        try:
+            async with session.post(f"{self.rasa_url}/webhooks/rest/webhook",
+                                    json={"sender": sender, "message": text}) as response:
+                response.raise_for_status()
+                messages = await response.json()
+            intent, confidence = await self._latest_intent(session, sender)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            logger.warning("rasa unavailable for %s: %s", sender, type(error).__name__)
+            return BotReply([APOLOGY], error=type(error).__name__)
+        texts = [m["text"] for m in messages if m.get("text")]
+        custom = [m["custom"] for m in messages if isinstance(m.get("custom"), dict)]
+        return BotReply(texts, intent, confidence, custom)
+
+    async def _latest_intent(self, session: aiohttp.ClientSession, sender: str):
+        async with session.get(f"{self.rasa_url}/conversations/{sender}/tracker",
+                               params={"token": self.token, "include_events": "NONE"}) as response:
+            if response.status != 200:
+                return None, None
+            latest = (await response.json()).get("latest_message") or {}
+        intent = latest.get("intent") or {}
+        return intent.get("name"), intent.get("confidence")

@@ -1,0 +1,25 @@
+"""FastAPI dependencies as `Annotated` aliases."""
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hotline.settings import Settings
+from voice_gateway.engines import Engines
+from voice_gateway.pipeline import VoicePipeline
+
+
+def get_engines(request: Request) -> Engines:
+    return request.app.state.engines
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_pipeline(request: Request) -> VoicePipeline:
+    return request.app.state.engines.pipeline
+
+
+EnginesDep = Annotated[Engines, Depends(get_engines)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+PipelineDep = Annotated[VoicePipeline, Depends(get_pipeline)]

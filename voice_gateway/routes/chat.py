@@ -1,0 +1,33 @@
+import uuid
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from voice_gateway.deps import PipelineDep
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+EMPTY_PROMPT = "请输入您的问题，比如“手机激活不了”或“查一下订单”。"
+
+
+class ChatIn(BaseModel):
+    text: str = Field(..., max_length=5000)
+    session_id: Optional[str] = Field(None, max_length=128, regex=r"^[A-Za-z0-9_.:\-]+$")
+
+
+class ChatOut(BaseModel):
+    session_id: str
+    replies: List[str]
+    intent: Optional[str]
+    confidence: Optional[float]
+    handoff: Optional[Dict[str, Any]]
+
+
+@router.post("/chat", response_model=ChatOut)
+async def chat(message: ChatIn, pipeline: PipelineDep) -> ChatOut:
+    session_id = message.session_id or f"chat-{uuid.uuid4().hex[:12]}"
+    if not message.text.strip():
+        return ChatOut(session_id=session_id, replies=[EMPTY_PROMPT], intent=None, confidence=None, handoff=None)
+    reply = await pipeline.text_turn(session_id, message.text, "chat")
+    return ChatOut(session_id=session_id, replies=reply.texts, intent=reply.intent,
+                   confidence=reply.confidence, handoff=reply.handoff)

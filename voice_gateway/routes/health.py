@@ -1,0 +1,26 @@
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from voice_gateway.deps import EnginesDep, SettingsDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(engines: EnginesDep, settings: SettingsDep) -> JSONResponse:
+    rasa = await engines.bot.healthy()
+    stt_ok = engines.pipeline.stt is not None or not settings.load_speech
+    body = {"ready": rasa and stt_ok, "rasa": rasa, **engines.status,
+            "text_only": engines.pipeline.tts is None}
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,23 @@
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import Response
+
+from voice_gateway.deps import SettingsDep
+from voice_gateway.serializers.twilio import twiml_connect_stream
+from voice_gateway.transports.twilio import serve_media_stream
+
+router = APIRouter(prefix="/twilio", tags=["telephony"])
+
+
+@router.post("/voice")
+async def incoming_call(request: Request, settings: SettingsDep) -> Response:
+    """Twilio's voice webhook: answer with a bidirectional media stream to this gateway."""
+    form = await request.form()
+    base = settings.public_url or str(request.base_url)
+    ws_url = base.rstrip("/").replace("https://", "wss://").replace("http://", "ws://") + "/twilio/media-stream"
+    params = {k: str(form[k]) for k in ("From", "CallSid") if k in form}
+    return Response(twiml_connect_stream(ws_url, params), media_type="application/xml")
+
+
+@router.websocket("/media-stream")
+async def media_stream(websocket: WebSocket) -> None:
+    await serve_media_stream(websocket, websocket.app.state.engines.pipeline)

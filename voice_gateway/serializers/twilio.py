@@ -1,0 +1,117 @@
+"""Twilio Media Streams: JSON text frames with an `event` field.
+
+In: connected, start (streamSid, callSid, customParameters, mediaFormat), media (base64 μ-law
+8 kHz, 20 ms = 160 bytes), dtmf, mark (echo of ours once the audio before it played), stop.
+Out (bidirectional <Connect><Stream>): media, mark, clear (drop queued audio: barge-in)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Dict, Union
+
+from voice_gateway.serializers import ProtocolError
+
+FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law
+
+
+@dataclass(frozen=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True)
+class Start:
+    stream_sid: str
+    call_sid: str
+    custom_parameters: Dict[str, str] = field(default_factory=dict)
+    encoding: str = "audio/x-mulaw"
+    sample_rate: int = 8000
+
+
+@dataclass(frozen=True)
+class Media:
+    stream_sid: str
+    payload: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    stream_sid: str
+    digit: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    stream_sid: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    stream_sid: str
+
+
+TwilioEvent = Union[Connected, Start, Media, Dtmf, Mark, Stop]
+
+
+def parse(message: str) -> TwilioEvent:
+    try:
+        data = json.loads(message)
+    except (TypeError, ValueError):
+        raise ProtocolError("not JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("not a JSON object")
+    event, sid = data.get("event"), data.get("streamSid", "")
+    try:
+        if event == "connected":
+            return Connected()
+        if event == "start":
+            start = data["start"]
+            media_format = start.get("mediaFormat") or {}
+            return Start(stream_sid=start.get("streamSid") or sid, call_sid=start["callSid"],
+                         custom_parameters=dict(start.get("customParameters") or {}),
+                         encoding=media_format.get("encoding", "audio/x-mulaw"),
+                         sample_rate=int(media_format.get("sampleRate", 8000)))
+        if event == "media":
+            media = data["media"]
+            return Media(stream_sid=sid, payload=base64.b64decode(media["payload"], validate=True),
+                         timestamp_ms=int(media.get("timestamp") or 0))
+        if event == "dtmf":
+            digit = str(data["dtmf"]["digit"])
+            if digit not in set("0123456789*#"):
+                raise ProtocolError(f"bad DTMF digit {digit!r}")
+            return Dtmf(stream_sid=sid, digit=digit)
+        if event == "mark":
+            return Mark(stream_sid=sid, name=str(data["mark"]["name"]))
+        if event == "stop":
+            return Stop(stream_sid=sid)
+    except (KeyError, TypeError, binascii.Error, ValueError) as error:
+        if isinstance(error, ProtocolError):
+            raise
+        raise ProtocolError(f"malformed {event!r} message: {type(error).__name__}") from None
+    raise ProtocolError(f"unknown event {event!r}")
+
+
+def media(stream_sid: str, mulaw: bytes) -> str:
+    return json.dumps({"event": "media", "streamSid": stream_sid,
+                       "media": {"payload": base64.b64encode(mulaw).decode("ascii")}})
+
+
+def mark(stream_sid: str, name: str) -> str:
+    return json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}})
+
+
+def clear(stream_sid: str) -> str:
+    return json.dumps({"event": "clear", "streamSid": stream_sid})
+
+
+def twiml_connect_stream(websocket_url: str, parameters: Dict[str, str]) -> str:
+    """TwiML answering a call with a bidirectional media stream to our WebSocket."""
+    from xml.sax.saxutils import quoteattr
+
+    params = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in parameters.items())
+    return ('<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+            f"<Stream url={quoteattr(websocket_url)}>{params}</Stream></Connect></Response>")

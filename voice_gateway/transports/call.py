@@ -1,0 +1,175 @@
+"""A phone call, whatever the wire: 8 kHz audio in, endpointing, bot turns, 8 kHz speech out,
+barge-in and a DTMF keypad. Transports supply a `PhoneOutput` for their wire format."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Dict, List, Optional, Protocol
+
+import numpy as np
+import soxr
+
+from voice_gateway import metrics
+from voice_gateway.audio import PHONE_RATE, STT_RATE, pcm16_to_float, float_to_pcm16
+from voice_gateway.pipeline import VoicePipeline
+from voice_gateway.vad import Endpointer
+
+logger = logging.getLogger(__name__)
+
+# The source describes keypad category choice and keypad serial/number entry.
+KEYPAD_MENU = {"1": "查订单", "2": "查保修", "3": "预约维修", "4": "查案例进度", "0": "转人工"}
+MENU_PROMPT = "您可以直接说出问题，也可以按1查订单，按2查保修，按3预约维修，按4查案例进度，按0转人工。输入号码时请以井号键结束。"
+DTMF_MENU_WAIT = 1.5  # seconds after a lone menu key before it counts as a menu choice
+
+
+class PhoneOutput(Protocol):
+    async def send_audio(self, pcm16_8k: bytes) -> None: ...
+    async def clear(self) -> None: ...
+    def playing(self) -> bool: ...
+
+
+class PhoneCall:
+    def __init__(self, call_id: str, pipeline: VoicePipeline, output: PhoneOutput, transport: str,
+                 max_audio_rate: float = 3.0) -> None:
+        self.call_id, self.pipeline, self.output, self.transport = call_id, pipeline, output, transport
+        self.endpointer = Endpointer()
+        self.turns: List[Dict[str, object]] = []  # what happened, with timings (tests, bench)
+        self._speaking: Optional[asyncio.Task] = None
+        self._turn_lock = asyncio.Lock()
+        self._tasks: set = set()
+        self._digits = ""
+        self._menu_timer: Optional[asyncio.Task] = None
+        self._window_start, self._window_bytes = time.monotonic(), 0
+        self._max_bytes_per_s = max_audio_rate * PHONE_RATE * 2
+        self.closed = False
+
+    # --- input -------------------------------------------------------------------------
+    async def start(self) -> None:
+        metrics.ACTIVE_CALLS.labels(self.transport).inc()
+        self._spawn(self._greet())
+
+    async def on_audio(self, pcm16_8k: bytes) -> None:
+        if self.closed or not pcm16_8k:
+            return
+        if self._flooded(len(pcm16_8k)):
+            return
+        samples = soxr.resample(pcm16_to_float(pcm16_8k), PHONE_RATE, STT_RATE)
+        for event in self.endpointer.feed(samples):
+            if event.kind == "speech_start" and self.is_speaking():
+                await self.barge_in()
+            elif event.kind == "utterance":
+                self._spawn(self._audio_turn(event.audio, time.perf_counter()))
+
+    async def on_dtmf(self, digit: str) -> None:
+        if self._menu_timer:
+            self._menu_timer.cancel()
+            self._menu_timer = None
+        if self.is_speaking():
+            await self.barge_in()
+        if digit == "#":
+            entry, self._digits = self._digits, ""
+            if entry:
+                self._spawn(self._text_turn(KEYPAD_MENU.get(entry, entry) if len(entry) == 1 else entry))
+            return
+        if digit == "*":
+            self._digits = ""
+            return
+        self._digits += digit
+        if len(self._digits) == 1 and digit in KEYPAD_MENU:
+            self._menu_timer = asyncio.ensure_future(self._menu_choice_after_pause())
+
+    async def hangup(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        metrics.ACTIVE_CALLS.labels(self.transport).dec()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._menu_timer:
+            self._menu_timer.cancel()
+
+    # --- output ------------------------------------------------------------------------
+    def is_speaking(self) -> bool:
+        return (self._speaking is not None and not self._speaking.done()) or self.output.playing()
+
+    async def barge_in(self) -> None:
+        """The caller talks over the bot: stop synthesising and drop queued audio."""
+        if self._speaking and not self._speaking.done():
+            self._speaking.cancel()
+        await self.output.clear()
+        self.turns.append({"event": "barge_in", "at": time.perf_counter()})
+
+    async def say(self, texts: List[str], turn: Optional[Dict[str, object]] = None) -> None:
+        resampler: Optional[soxr.ResampleStream] = None
+        async for chunk in self.pipeline.speak(texts):
+            if resampler is None:
+                resampler = soxr.ResampleStream(chunk.sample_rate, PHONE_RATE, 1, dtype="float32")
+            audio = resampler.resample_chunk(pcm16_to_float(chunk.pcm16))
+            if turn is not None and "first_audio_at" not in turn:
+                turn["first_audio_at"] = time.perf_counter()
+            await self.output.send_audio(float_to_pcm16(audio))
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            if len(tail):
+                await self.output.send_audio(float_to_pcm16(tail))
+
+    # --- turns -------------------------------------------------------------------------
+    async def _greet(self) -> None:
+        reply = await self.pipeline.text_turn(self.call_id, "你好", self.transport)
+        await self._speak_reply(reply.texts + ([MENU_PROMPT] if not reply.error else []), None)
+
+    async def _audio_turn(self, audio: np.ndarray, speech_end: float) -> None:
+        async with self._turn_lock:
+            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport)
+            turn: Dict[str, object] = {"event": "turn", "speech_end": speech_end,
+                                       "transcript": result.transcript.text if result.transcript else "",
+                                       "intent": result.reply.intent, "texts": result.reply.texts,
+                                       "handoff": result.reply.handoff, **result.timings}
+            self.turns.append(turn)
+            await self._speak_reply(result.reply.texts, turn)
+
+    async def _text_turn(self, text: str) -> None:
+        async with self._turn_lock:
+            reply = await self.pipeline.text_turn(self.call_id, text, self.transport)
+            turn: Dict[str, object] = {"event": "turn", "input": text, "intent": reply.intent,
+                                       "texts": reply.texts, "handoff": reply.handoff}
+            self.turns.append(turn)
+            await self._speak_reply(reply.texts, turn)
+
+    async def _speak_reply(self, texts: List[str], turn: Optional[Dict[str, object]]) -> None:
+        self._speaking = asyncio.ensure_future(self.say(texts, turn))
+        try:
+            await self._speaking
+        except asyncio.CancelledError:
+            if self.closed:
+                raise
+
+    async def _menu_choice_after_pause(self) -> None:
+        await asyncio.sleep(DTMF_MENU_WAIT)
+        entry, self._digits = self._digits, ""
+        self._menu_timer = None
+        if entry in KEYPAD_MENU:
+            self._spawn(self._text_turn(KEYPAD_MENU[entry]))
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("call %s: turn failed: %r", self.call_id, task.exception())
+            metrics.ERRORS.labels(self.transport, "turn_failed").inc()
+
+    def _flooded(self, size: int) -> bool:
+        """More than `max_audio_rate`× real time of audio in a second: drop the excess."""
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_bytes = now, 0
+        self._window_bytes += size
+        if self._window_bytes > self._max_bytes_per_s:
+            metrics.ERRORS.labels(self.transport, "audio_flood").inc()
+            return True
+        return False

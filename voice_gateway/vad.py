@@ -1,0 +1,95 @@
+"""Endpointing on streams with Silero VAD (the ONNX model that ships inside faster-whisper)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import List, Optional
+
+import numpy as np
+
+FRAME = 512  # samples at 16 kHz = 32 ms, Silero's window
+CONTEXT = 64
+
+
+@lru_cache(maxsize=1)
+def silero():
+    from faster_whisper.vad import get_vad_model
+
+    return get_vad_model()
+
+
+def speech_probabilities(frames: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """Probabilities for consecutive 512-sample frames, each seen with 64 samples of context."""
+    model = silero()
+    batch = frames.reshape(-1, FRAME)
+    contexts = np.concatenate([context[None, :], batch[:-1, -CONTEXT:]], axis=0)
+    inputs = np.concatenate([contexts, batch], axis=1).astype(np.float32)
+    h = np.zeros((1, 1, 128), dtype="float32")
+    c = np.zeros((1, 1, 128), dtype="float32")
+    out, _h, _c = model.session.run(None, {"input": inputs, "h": h, "c": c})
+    return np.asarray(out).reshape(-1)
+
+
+@dataclass
+class VadEvent:
+    kind: str  # "speech_start" | "utterance"
+    audio: Optional[np.ndarray] = None
+
+
+class Endpointer:
+    """Feeds 16 kHz float audio; reports when speech starts (for barge-in) and returns the
+    utterance once `silence_ms` of silence follows at least `min_speech_ms` of speech."""
+
+    def __init__(self, threshold: float = 0.5, silence_ms: int = 600, min_speech_ms: int = 250,
+                 max_utterance_s: float = 20.0, pre_roll_ms: int = 200) -> None:
+        self.threshold, self.low = threshold, threshold - 0.15
+        self.silence_frames = max(1, silence_ms * 16 // FRAME)
+        self.min_speech_frames = max(1, min_speech_ms * 16 // FRAME)
+        self.max_frames = int(max_utterance_s * 16000 / FRAME)
+        self.pre_roll = max(1, pre_roll_ms * 16 // FRAME)
+        self.reset()
+
+    def reset(self) -> None:
+        self.pending = np.zeros(0, np.float32)
+        self.context = np.zeros(CONTEXT, np.float32)
+        self.frames: List[np.ndarray] = []
+        self.in_speech = False
+        self.speech_frames = 0
+        self.silent_run = 0
+
+    def feed(self, samples: np.ndarray) -> List[VadEvent]:
+        events: List[VadEvent] = []
+        self.pending = np.concatenate([self.pending, samples.astype(np.float32)])
+        usable = len(self.pending) // FRAME * FRAME
+        if not usable:
+            return events
+        block, self.pending = self.pending[:usable], self.pending[usable:]
+        probabilities = speech_probabilities(block, self.context)
+        self.context = block[-CONTEXT:].copy()
+        for frame, p in zip(block.reshape(-1, FRAME), probabilities):
+            self.frames.append(frame)
+            if not self.in_speech:
+                self.frames = self.frames[-self.pre_roll:]
+                if p >= self.threshold:
+                    self.in_speech, self.speech_frames, self.silent_run = True, 1, 0
+                    events.append(VadEvent("speech_start"))
+                continue
+            if p >= self.low:
+                self.speech_frames += 1
+                self.silent_run = 0
+            else:
+                self.silent_run += 1
+            if self.silent_run >= self.silence_frames or len(self.frames) >= self.max_frames:
+                if self.speech_frames >= self.min_speech_frames:
+                    events.append(VadEvent("utterance", np.concatenate(self.frames)))
+                self.frames, self.in_speech, self.speech_frames, self.silent_run = [], False, 0, 0
+        return events
+
+    def flush(self) -> Optional[np.ndarray]:
+        """The utterance in progress, if any (the caller hung up or the stream ended)."""
+        if self.in_speech and self.speech_frames >= self.min_speech_frames:
+            audio = np.concatenate(self.frames)
+            self.reset()
+            return audio
+        self.reset()
+        return None
