@@ -16,10 +16,14 @@ def cmd_setup(args) -> int:
     from actions.records.seed import seed
     from hotline.training import train
 
+    from voice_gateway.stt import ensure_whisper_model
+
     settings = get_settings()
     train(settings)
     added = seed(SqlRecordsClient(settings.resolved_database_url()))
     print(f"records ready ({added} demo rows added): {settings.resolved_database_url()}")
+    if settings.stt_model_dir is None:
+        print(f"speech model ready: {ensure_whisper_model(settings.whisper_dir)}")
     return 0
 
 
@@ -52,6 +56,9 @@ def cmd_run(args) -> int:
     print(f"ready in {time.monotonic() - started:.1f} s")
     print(f"  Rasa server:    {settings.rasa_url}  (REST: POST /webhooks/rest/webhook; API token in var/rasa_token)")
     print(f"  action server:  {settings.action_url}")
+    print(f"  voice gateway:  {settings.gateway_url}  (chat widget /, API docs /docs, readiness /readyz)")
+    print(f"  phone:          Twilio WS {settings.gateway_url.replace('http', 'ws')}/twilio/media-stream, "
+          f"AudioSocket tcp://{settings.host}:{settings.audiosocket_port}")
     print(f"  logs:           {stack.logs_dir}")
     print("talk to it:      .venv/bin/hotline chat      (Ctrl-C here stops the servers)", flush=True)
     stopping = []
@@ -84,6 +91,38 @@ def cmd_eval_nlu(args) -> int:
     return 0
 
 
+def cmd_call(args) -> int:
+    from hotline.voice_cli import call
+
+    return call(get_settings(), Path(args.file), args.out, args.session)
+
+
+def cmd_eval_speech(args) -> int:
+    from hotline.voice_cli import eval_speech
+
+    return eval_speech(get_settings(), Path(args.manifest), args.json, spoken=False)
+
+
+def cmd_eval_spoken(args) -> int:
+    from hotline.voice_cli import eval_speech
+
+    return eval_speech(get_settings(), Path(args.manifest), args.json, spoken=True)
+
+
+def cmd_voices_download(args) -> int:
+    from voice_gateway.tts import download_voice
+
+    settings = get_settings()
+    try:
+        path = download_voice(args.name, settings.voices_dir)
+    except OSError as error:
+        print(f"download failed ({error}); place {args.name}.onnx and .onnx.json in {settings.voices_dir} "
+              "or set TTS_VOICE to their path", file=sys.stderr)
+        return 1
+    print(f"voice ready: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="Apple 400 hotline assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("file")
     nlu.add_argument("--json", action="store_true")
     nlu.set_defaults(func=cmd_eval_nlu)
+    speech = eval_sub.add_parser("speech", help="character error rate on recordings (header: file<TAB>transcript)")
+    speech.add_argument("manifest")
+    speech.add_argument("--json", action="store_true")
+    speech.set_defaults(func=cmd_eval_speech)
+    spoken = eval_sub.add_parser("spoken", help="spoken intent accuracy (header: file<TAB>text<TAB>intent)")
+    spoken.add_argument("manifest")
+    spoken.add_argument("--json", action="store_true")
+    spoken.set_defaults(func=cmd_eval_spoken)
+
+    call = sub.add_parser("call", help="send a recording through the running voice gateway")
+    call.add_argument("file")
+    call.add_argument("--out", default="reply.wav", help="where to write the reply audio")
+    call.add_argument("--session", help="conversation id (default: a new one)")
+    call.set_defaults(func=cmd_call)
+
+    voices = sub.add_parser("voices", help="Piper voices")
+    voices_sub = voices.add_subparsers(dest="what", required=True)
+    download = voices_sub.add_parser("download", help="download a voice with Piper's downloader")
+    download.add_argument("name", nargs="?", default="zh_CN-huayan-medium")
+    download.set_defaults(func=cmd_voices_download)
     return parser
 
 

@@ -64,8 +64,9 @@ def write_endpoints(settings: Settings) -> Path:
 class Stack:
     """The two servers as child processes; `with Stack(settings) as stack:` starts and stops them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, gateway: bool = True) -> None:
         self.settings = settings
+        self.gateway = gateway
         self.processes: Dict[str, subprocess.Popen] = {}
         self.logs_dir = settings.var_dir / "logs"
 
@@ -78,9 +79,14 @@ class Stack:
 
     def _env(self) -> Dict[str, str]:
         env = rasa_env()
+        # Children see exactly this process's settings, whatever their origin (env, .env, code).
+        for name, value in self.settings.dict().items():
+            if value is not None:
+                env[name.upper()] = str(value)
         env.update(SANIC_HOST=self.settings.host,
                    DATABASE_URL=self.settings.resolved_database_url(),
-                   VAR_DIR=str(self.settings.var_dir),
+                   RASA_TOKEN=self.settings.resolved_rasa_token(),
+                   HF_HUB_OFFLINE="1",
                    PYTHONPATH=str(self.settings.project_root) + os.pathsep + env.get("PYTHONPATH", ""))
         return env
 
@@ -102,12 +108,16 @@ class Stack:
                              "--interface", s.host, "--port", str(s.rasa_port),
                              "--endpoints", str(endpoints),
                              "--credentials", str(s.project_root / "bot" / "credentials.yml")])
+        if self.gateway:
+            self._spawn("gateway", [sys.executable, "-m", "voice_gateway"])
         self.wait_ready()
 
     def wait_ready(self) -> None:
         s = self.settings
         checks = {"action_server": f"{s.action_url}/health",
                   "rasa": f"{s.rasa_url}/status?token={s.resolved_rasa_token()}"}
+        if self.gateway:
+            checks["gateway"] = f"{s.gateway_url}/healthz"
         deadline = time.monotonic() + s.server_start_timeout
         pending = dict(checks)
         while pending:

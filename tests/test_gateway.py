@@ -1,0 +1,359 @@
+"""The voice gateway end to end: real servers (Rasa, actions, gateway with Whisper and a real Piper
+voice), real HTTP, WebSocket and TCP clients speaking each wire format."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import uuid
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import websockets
+
+from tests.conftest import ROOT, Conversation, free_port
+from voice_gateway.audio import decode, float_to_pcm16, mulaw_decode, mulaw_encode, resample
+from voice_gateway.bot import APOLOGY
+from voice_gateway.stt import character_error_rate
+
+AUDIO = Path(__file__).parent / "data" / "audio"
+AISHELL = "firered_aishell1_BAC009S0764W0121.wav"
+AISHELL_TEXT = "甚至出现交易几乎停滞的情况"
+
+
+def clip_16k(name: str) -> np.ndarray:
+    return decode((AUDIO / name).read_bytes()).samples
+
+
+def clip_8k_pcm(name: str) -> bytes:
+    return float_to_pcm16(resample(clip_16k(name), 16000, 8000))
+
+
+def tracker(stack, sender: str) -> dict:
+    return Conversation(stack.settings, sender).tracker()
+
+
+def user_texts(stack, sender: str):
+    return [e.get("text") for e in tracker(stack, sender)["events"] if e.get("event") == "user"]
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+def test_health_ready_docs_and_metrics(stack):
+    url = stack.settings.gateway_url
+    assert requests.get(f"{url}/healthz").json() == {"status": "ok"}
+    ready = requests.get(f"{url}/readyz").json()
+    assert ready["ready"] and ready["rasa"] and ready["tts"]["voice"] == "en_US-joe-medium"
+    assert requests.get(f"{url}/docs").status_code == 200
+    assert "/v1/voice/turn" in requests.get(f"{url}/openapi.json").json()["paths"]
+    requests.post(f"{url}/v1/chat", json={"text": "你好"})
+    metrics = requests.get(f"{url}/metrics").text
+    assert 'hotline_turns_total{kind="text",transport="chat"}' in metrics
+    assert "hotline_rasa_turn_seconds_bucket" in metrics
+
+
+def test_chat_endpoint_keeps_one_conversation_per_session(stack):
+    url = f"{stack.settings.gateway_url}/v1/chat"
+    first = requests.post(url, json={"text": "查一下我的订单"}).json()
+    assert first["intent"] == "order_status" and "订单号" in first["replies"][0]
+    second = requests.post(url, json={"text": "W1000000002", "session_id": first["session_id"]}).json()
+    assert "后四位" in second["replies"][0]
+    assert requests.post(url, json={"text": "   "}).json()["replies"][0].startswith("请输入")
+    assert requests.post(url, json={"text": "好" * 5001}).status_code == 422
+    assert requests.post(url, json={"text": "hi", "session_id": "../../etc"}).status_code == 422
+
+
+def test_voice_turn_returns_transcript_intent_and_reply_audio(stack):
+    with (AUDIO / "fireredasr2s_hello_zh.wav").open("rb") as handle:
+        result = requests.post(f"{stack.settings.gateway_url}/v1/voice/turn",
+                               files={"audio": ("hello.wav", handle, "audio/wav")}, timeout=120).json()
+    assert character_error_rate("你好世界", result["transcript"]) <= 0.25
+    assert result["intent"] == "greet" and result["replies"]
+    audio = base64.b64decode(result["audio_wav_base64"])
+    with wave.open(io.BytesIO(audio)) as wav:
+        assert wav.getframerate() == 22050 and wav.getnframes() > 22050
+    assert set(result["timings"]) == {"stt", "rasa"}
+
+
+def test_voice_turn_can_answer_with_audio_itself(stack):
+    with (AUDIO / "fireredasr2s_hello_zh.wav").open("rb") as handle:
+        response = requests.post(f"{stack.settings.gateway_url}/v1/voice/turn", headers={"Accept": "audio/wav"},
+                                 files={"audio": ("hello.wav", handle)}, data={"session_id": "wav-caller"}, timeout=120)
+    assert response.headers["content-type"] == "audio/wav" and response.content[:4] == b"RIFF"
+    assert response.headers["x-session-id"] == "wav-caller" and response.headers["x-intent"] == "greet"
+
+
+@pytest.mark.parametrize("payload,status", [(b"", 422), (b"\x00garbage" * 50, 422), (None, 413)])
+def test_voice_turn_bad_input(stack, payload, status):
+    if payload is None:
+        payload = b"\x00" * (stack.settings.max_upload_bytes + 10)
+    response = requests.post(f"{stack.settings.gateway_url}/v1/voice/turn", files={"audio": ("x.wav", payload)})
+    assert response.status_code == status and response.json()["detail"]
+
+
+def test_silent_audio_gets_a_polite_request_to_repeat(stack):
+    silent = io.BytesIO()
+    with wave.open(silent, "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(16000)
+        wav.writeframes(b"\x00\x00" * 16000)
+    result = requests.post(f"{stack.settings.gateway_url}/v1/voice/turn",
+                           files={"audio": ("silence.wav", silent.getvalue())}).json()
+    assert result["transcript"] == "" and "再说一遍" in result["replies"][0]
+
+
+def test_twiml_answers_with_a_bidirectional_stream(stack):
+    response = requests.post(f"{stack.settings.gateway_url}/twilio/voice", data={"CallSid": "CA123", "From": "+8613800000000"})
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Connect><Stream url=\"ws://" in response.text and "/twilio/media-stream" in response.text
+
+
+def test_widget_page_is_served(stack):
+    page = requests.get(stack.settings.gateway_url + "/").text
+    assert "/v1/chat" in page and "/v1/voice/stream" in page and "🎤" in page
+
+
+# --- Twilio Media Streams ----------------------------------------------------------------
+
+class TwilioCaller:
+    """The Twilio side of a call, message for message as Twilio documents it."""
+
+    def __init__(self, ws, call_sid: str) -> None:
+        self.ws, self.call_sid, self.stream_sid = ws, call_sid, "MZ" + uuid.uuid4().hex
+        self.sequence, self.chunk, self.received = 0, 0, []
+
+    async def send(self, message: dict) -> None:
+        self.sequence += 1
+        await self.ws.send(json.dumps({**message, "sequenceNumber": str(self.sequence)}))
+
+    async def start(self) -> None:
+        await self.ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await self.send({"event": "start", "streamSid": self.stream_sid, "start": {
+            "streamSid": self.stream_sid, "accountSid": "AC" + "0" * 32, "callSid": self.call_sid,
+            "tracks": ["inbound"], "customParameters": {"From": "+8613800000000"},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+
+    async def speak(self, pcm16_8k: bytes, trailing_silence_s: float = 1.2) -> None:
+        mulaw = mulaw_encode(pcm16_8k) + b"\xff" * int(8000 * trailing_silence_s)
+        for start in range(0, len(mulaw) - 159, 160):
+            self.chunk += 1
+            await self.send({"event": "media", "streamSid": self.stream_sid, "media": {
+                "track": "inbound", "chunk": str(self.chunk), "timestamp": str(self.chunk * 20),
+                "payload": base64.b64encode(mulaw[start:start + 160]).decode()}})
+            await asyncio.sleep(0.01)  # twice real time
+            await self.drain()
+
+    async def dtmf(self, digit: str) -> None:
+        await self.send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}})
+
+    async def drain(self, timeout: float = 0.0) -> None:
+        try:
+            while True:
+                self.received.append(json.loads(await asyncio.wait_for(self.ws.recv(), timeout)))
+        except asyncio.TimeoutError:
+            pass
+
+    async def wait_for(self, predicate, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for message in self.received[seen:]:
+                if predicate(message):
+                    return message
+            seen = len(self.received)
+            await self.drain(0.2)
+        raise AssertionError(f"no matching message in {len(self.received)} received")
+
+
+def test_twilio_call_greets_transcribes_barges_in_and_takes_keypad_input(stack):
+    async def call():
+        url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
+        call_sid = "CA" + uuid.uuid4().hex
+        async with websockets.connect(url, max_size=None) as ws:
+            caller = TwilioCaller(ws, call_sid)
+            # out of order: media before start is ignored, not fatal
+            await ws.send(json.dumps({"event": "media", "streamSid": "MZ0", "media": {"payload": "/w=="}}))
+            await caller.start()
+            await caller.wait_for(lambda m: m["event"] == "media")  # the greeting starts playing
+            # we never echo marks, so the greeting is still "playing": speaking now is a barge-in
+            await caller.speak(clip_8k_pcm(AISHELL))
+            clear = await caller.wait_for(lambda m: m["event"] == "clear")
+            assert clear["streamSid"] == caller.stream_sid
+            cleared_at = caller.received.index(clear)
+            await caller.wait_for(lambda m: m["event"] == "mark" and caller.received.index(m) > cleared_at)
+            await caller.dtmf("0")  # keypad menu: 0 = human advisor
+            for _ in range(40):  # the menu choice counts after a 1.5 s pause, then one Rasa turn
+                await caller.drain(0.25)
+                if user_texts(stack, call_sid)[-1:] == ["转人工"]:
+                    break
+            await caller.send({"event": "stop", "streamSid": caller.stream_sid, "stop": {"callSid": call_sid}})
+            return caller
+
+    caller = asyncio.run(call())
+    media = [m for m in caller.received if m["event"] == "media"]
+    assert media and all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)
+    assert all(m["streamSid"] == caller.stream_sid for m in media)
+    said = user_texts(stack, caller.call_sid)
+    assert said[0] == "你好"  # the greeting turn
+    assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
+    assert said[-1] == "转人工"
+    assert tracker(stack, caller.call_sid)["latest_message"]["intent"]["name"] == "human_handoff"
+
+
+def test_twilio_rejects_other_media_formats(stack):
+    async def call():
+        url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"event": "start", "start": {"streamSid": "MZ1", "callSid": "CA1",
+                          "mediaFormat": {"encoding": "audio/x-l16", "sampleRate": 16000}}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            return closed.value.code
+
+    assert asyncio.run(call()) == 1003
+
+
+# --- Asterisk AudioSocket ----------------------------------------------------------------
+
+async def read_frames(reader, seconds: float):
+    frames, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            header = await asyncio.wait_for(reader.readexactly(3), max(0.01, deadline - time.monotonic()))
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError):
+            break
+        kind, length = struct.unpack(">BH", header)
+        frames.append((kind, await reader.readexactly(length)))
+    return frames
+
+
+def frame(kind: int, payload: bytes = b"") -> bytes:
+    return struct.pack(">BH", kind, len(payload)) + payload
+
+
+def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
+    call_uuid = uuid.uuid4()
+
+    async def call():
+        reader, writer = await asyncio.open_connection(stack.settings.host, stack.settings.audiosocket_port)
+        writer.write(frame(0x01, call_uuid.bytes))
+        greeting = await read_frames(reader, 3)
+        pcm = clip_8k_pcm(AISHELL) + b"\x00\x00" * 8000 * 1
+        for start in range(0, len(pcm) - 319, 320):
+            writer.write(frame(0x10, pcm[start:start + 320]))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(3)
+        writer.write(frame(0x03, b"1"))  # menu: 1 = order status
+        await writer.drain()
+        await asyncio.sleep(3)
+        for digit in "1000000002#":
+            writer.write(frame(0x03, digit.encode()))
+        await writer.drain()
+        await asyncio.sleep(2)
+        for digit in "5678#":
+            writer.write(frame(0x03, digit.encode()))
+        await writer.drain()
+        replies = await read_frames(reader, 4)
+        writer.write(frame(0x00))
+        await writer.drain()
+        rest = await read_frames(reader, 2)
+        writer.close()
+        return greeting, replies, rest
+
+    greeting, replies, _ = asyncio.run(call())
+    audio = [p for k, p in greeting + replies if k == 0x10]
+    assert audio and all(len(p) == 320 for p in audio)
+    sender = str(call_uuid)
+    said = user_texts(stack, sender)
+    assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
+    assert said[2:] == ["查订单", "1000000002", "5678"]
+    bot = [e.get("text") or "" for e in tracker(stack, sender)["events"] if e.get("event") == "bot"]
+    assert "已发货" in bot[-1]
+
+
+@pytest.mark.parametrize("opening,why", [
+    (frame(0x10, b"\x00" * 320), "audio before the UUID"),
+    (frame(0x01, b"\x01" * 5), "short UUID"),
+    (struct.pack(">BH", 0x01, 16) + b"\x01" * 4, "length that lies"),
+    (struct.pack(">BH", 0x10, 65000), "oversize frame"),
+])
+def test_audiosocket_protocol_errors_end_only_that_call(stack, opening, why):
+    async def call():
+        reader, writer = await asyncio.open_connection(stack.settings.host, stack.settings.audiosocket_port)
+        writer.write(opening)
+        await writer.drain()
+        frames = await read_frames(reader, stack.settings.audiosocket_read_timeout + 3)
+        writer.close()
+        return frames
+
+    frames = asyncio.run(call())
+    assert frames and frames[-1][0] == 0xFF, why
+    assert requests.get(f"{stack.settings.gateway_url}/healthz").status_code == 200
+
+
+# --- browser stream -------------------------------------------------------------------------
+
+def test_browser_stream_transcribes_and_answers_with_audio(stack):
+    async def session():
+        url = stack.settings.gateway_url.replace("http", "ws") + "/v1/voice/stream?session=web-test-1"
+        events, audio = [], []
+        async with websockets.connect(url, max_size=None) as ws:
+            ready = json.loads(await ws.recv())
+            assert ready["type"] == "ready" and ready["speech"] and ready["voice"]
+            await ws.send(b"")  # 0-length frames are ignored
+            await ws.send("{not json")
+            pcm = float_to_pcm16(clip_16k("fireredasr2s_hello_zh.wav")) + b"\x00\x00" * 16000
+            for start in range(0, len(pcm), 3200):
+                await ws.send(pcm[start:start + 3200])
+                await asyncio.sleep(0.05)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not audio:
+                message = await asyncio.wait_for(ws.recv(), 60)
+                if isinstance(message, bytes):
+                    audio.append(message)
+                else:
+                    events.append(json.loads(message))
+        return events, audio
+
+    events, audio = asyncio.run(session())
+    kinds = [e["type"] for e in events]
+    assert "error" in kinds and "speech_start" in kinds
+    transcript = next(e for e in events if e["type"] == "transcript")
+    assert character_error_rate("你好世界", transcript["text"]) <= 0.5 and transcript["intent"] == "greet"
+    assert any(e["type"] == "bot_text" for e in events)
+    assert audio[0][:4] == b"RIFF"
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+def test_rasa_down_gives_a_spoken_apology_not_silence(stack, tmp_path):
+    """A gateway whose Rasa is unreachable still answers, and says it is not ready."""
+    port = free_port()
+    env = dict(os.environ, GATEWAY_PORT=str(port), RASA_PORT=str(free_port()), AUDIOSOCKET_PORT="0",
+               LOAD_SPEECH="false", VAR_DIR=str(tmp_path), RASA_TOKEN="x")
+    process = subprocess.Popen([sys.executable, "-m", "voice_gateway"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(f"{url}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        reply = requests.post(f"{url}/v1/chat", json={"text": "查保修"}).json()
+        assert reply["replies"] == [APOLOGY]
+        ready = requests.get(f"{url}/readyz")
+        assert ready.status_code == 503 and ready.json()["rasa"] is False
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
