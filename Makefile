@@ -3,18 +3,22 @@ PYTHON ?= /root/.pyenv/versions/3.10.13/bin/python3.10
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup install clean
+.PHONY: run test setup install browser clean
 
 run: $(STAMP)
 	$(VENV)/bin/hotline run
 
-test: setup
+test: setup browser
 	$(VENV)/bin/python -m pytest
 
 setup: $(STAMP)
 	$(VENV)/bin/hotline setup
 
 install: $(STAMP)
+
+# The widget test drives real headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # Reinstall only when the dependency declarations change; constraints.txt is frozen from a
 # clean resolve so that Rasa 3.6's pins (pydantic<1.10.10, websockets<11, …) never float.

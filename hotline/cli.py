@@ -123,6 +123,25 @@ def cmd_voices_download(args) -> int:
     return 0
 
 
+def cmd_nlu(args) -> int:
+    from hotline import trainer_cli
+
+    settings = get_settings()
+    if args.action == "add":
+        return trainer_cli.cmd_nlu_add(settings, args.intent, args.examples)
+    if args.action == "import":
+        return trainer_cli.cmd_nlu_import(settings, Path(args.file))
+    return trainer_cli.cmd_nlu_check(settings, args.json, args.min_examples, args.skip_rasa)
+
+
+def cmd_inbox(args) -> int:
+    from hotline import trainer_cli
+
+    if args.action == "label":
+        return trainer_cli.cmd_inbox_label(get_settings(), args.id, args.intent)
+    return trainer_cli.cmd_inbox(get_settings(), args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="Apple 400 hotline assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +178,27 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--out", default="reply.wav", help="where to write the reply audio")
     call.add_argument("--session", help="conversation id (default: a new one)")
     call.set_defaults(func=cmd_call)
+
+    nlu_cmd = sub.add_parser("nlu", help="trainers: add, import and check training examples")
+    nlu_sub = nlu_cmd.add_subparsers(dest="action", required=True)
+    add = nlu_sub.add_parser("add", help='append examples: hotline nlu add INTENT "例句" …')
+    add.add_argument("intent")
+    add.add_argument("examples", nargs="+")
+    imp = nlu_sub.add_parser("import", help="append examples from a TSV/CSV with columns text, intent")
+    imp.add_argument("file")
+    check = nlu_sub.add_parser("check", help="rasa data validate plus the project's data checks")
+    check.add_argument("--json", action="store_true")
+    check.add_argument("--min-examples", type=int, default=20)
+    check.add_argument("--skip-rasa", action="store_true", help="only the project's own checks")
+    nlu_cmd.set_defaults(func=cmd_nlu)
+
+    inbox = sub.add_parser("inbox", help="messages the bot was unsure about (from the tracker store)")
+    inbox.add_argument("--json", action="store_true")
+    inbox.set_defaults(func=cmd_inbox, action="list")
+    inbox_sub = inbox.add_subparsers(dest="action")
+    label = inbox_sub.add_parser("label", help="move an inbox item into the training data")
+    label.add_argument("id")
+    label.add_argument("intent")
 
     voices = sub.add_parser("voices", help="Piper voices")
     voices_sub = voices.add_subparsers(dest="what", required=True)

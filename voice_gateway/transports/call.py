@@ -3,6 +3,7 @@ barge-in and a DTMF keypad. Transports supply a `PhoneOutput` for their wire for
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Dict, List, Optional, Protocol
@@ -129,7 +130,19 @@ class PhoneCall:
                                        "intent": result.reply.intent, "texts": result.reply.texts,
                                        "handoff": result.reply.handoff, **result.timings}
             self.turns.append(turn)
+            turn["replied_at"] = time.perf_counter()
             await self._speak_reply(result.reply.texts, turn)
+            self._log_timings(turn)
+
+    def _log_timings(self, turn: Dict[str, object]) -> None:
+        """One JSON line per spoken turn: the latency split (read by bench/voice_latency.py)."""
+        if "first_audio_at" not in turn:
+            return
+        split = {"call": self.call_id, "transport": self.transport,
+                 "stt": round(turn.get("stt", 0.0), 3), "rasa": round(turn.get("rasa", 0.0), 3),
+                 "tts_first": round(turn["first_audio_at"] - turn["replied_at"], 3),
+                 "total": round(turn["first_audio_at"] - turn["speech_end"], 3)}
+        logger.info("turn timings %s", json.dumps(split))
 
     async def _text_turn(self, text: str) -> None:
         async with self._turn_lock:

@@ -1,0 +1,113 @@
+"""The trainers' inbox: caller messages the bot was unsure about, read from the tracker store.
+
+A message is in the inbox when its intent confidence was below the fallback threshold, when it
+was classified `nlu_fallback`, or when the bot answered it by asking to rephrase or handing over to
+a human. Near-identical messages (same text once numbers and punctuation are ignored) are one item."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from sqlalchemy import create_engine, text
+
+from actions.privacy import mask_sensitive
+
+UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_human_handoff", "action_default_fallback"}
+
+
+@dataclass
+class InboxItem:
+    id: str
+    text: str  # masked
+    count: int = 0
+    predicted: Dict[str, int] = field(default_factory=dict)
+    reasons: Dict[str, int] = field(default_factory=dict)
+    senders: set = field(default_factory=set)
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"id": self.id, "text": self.text, "count": self.count, "predicted": self.predicted,
+                "reasons": self.reasons, "conversations": len(self.senders)}
+
+
+def group_key(message: str) -> str:
+    normal = unicodedata.normalize("NFKC", mask_sensitive(message)).lower()
+    normal = re.sub(r"\d+", "#", normal)
+    return "".join(ch for ch in normal if ch.isalnum() or ch == "#" or ch == "*")
+
+
+def item_id(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+
+
+def fallback_threshold(config_path: Path) -> float:
+    from ruamel.yaml import YAML
+
+    config = YAML(typ="safe").load(config_path.read_text(encoding="utf-8"))
+    for component in config.get("pipeline", []):
+        if component.get("name") == "FallbackClassifier":
+            return float(component.get("threshold", 0.3))
+    return 0.3
+
+
+def read_inbox(tracker_store_url: str, threshold: float, labelled: Optional[set] = None) -> List[InboxItem]:
+    engine = create_engine(tracker_store_url)
+    items: "OrderedDict[str, InboxItem]" = OrderedDict()
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT sender_id, type_name, action_name, data FROM events ORDER BY sender_id, id")).fetchall()
+    pending = None  # (sender, user event) waiting to see how the bot answered
+    for sender, type_name, action_name, data in rows + [(None, None, None, None)]:
+        if pending and (sender != pending[0] or type_name == "user"):
+            _consider(items, *pending, threshold, labelled or set())
+            pending = None
+        if type_name == "user":
+            event = json.loads(data)
+            pending = (sender, event, set())
+        elif type_name == "action" and pending is not None and action_name:
+            pending[2].add(action_name)
+    engine.dispose()
+    return sorted(items.values(), key=lambda i: -i.count)
+
+
+def _consider(items, sender, event, actions, threshold, labelled) -> None:
+    message = (event.get("text") or "").strip()
+    if not message or message.startswith("/"):
+        return
+    parse = event.get("parse_data") or {}
+    intent = parse.get("intent") or {}
+    ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    reasons = []
+    if intent.get("name") == "nlu_fallback":
+        reasons.append("fallback")
+    elif intent.get("confidence") is not None and intent["confidence"] < threshold:
+        reasons.append("low_confidence")
+    reasons += sorted(actions & UNSURE_ACTIONS)
+    if not reasons or (intent.get("name") == "human_handoff" and reasons == ["action_human_handoff"]):
+        return  # asking for a human on purpose is not a misunderstanding
+    key = group_key(message)
+    identifier = item_id(key)
+    if identifier in labelled:
+        return
+    item = items.setdefault(identifier, InboxItem(identifier, mask_sensitive(message)))
+    item.count += 1
+    item.senders.add(sender)
+    guess = ranking[0]["name"] if ranking else intent.get("name")
+    item.predicted[guess] = item.predicted.get(guess, 0) + 1
+    for reason in reasons:
+        item.reasons[reason] = item.reasons.get(reason, 0) + 1
+
+
+def labelled_ids(path: Path) -> set:
+    return set(json.loads(path.read_text())) if path.exists() else set()
+
+
+def remember_labelled(path: Path, identifier: str) -> None:
+    ids = labelled_ids(path) | {identifier}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sorted(ids)))

@@ -1,0 +1,119 @@
+"""`hotline nlu add|import|check` and `hotline inbox [label ID INTENT]`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hotline.nlu_data import AddReport, NluData, read_examples_file
+from hotline.settings import Settings
+from hotline.training import rasa_env
+
+
+def nlu_data(settings: Settings) -> NluData:
+    root = settings.project_root
+    return NluData(root / "data" / "nlu", root / "bot" / "domain.yml")
+
+
+def print_add_report(report: AddReport) -> int:
+    for intent, suggestions in report.unknown.items():
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        print(f"refused: unknown intent '{intent}'{hint}", file=sys.stderr)
+    for intent, text in report.added:
+        print(f"added    {intent}: {text}")
+    for intent, text in report.duplicates:
+        print(f"exists   {intent}: {text}")
+    for text, wanted, owner in report.conflicts:
+        print(f"refused  {text}: already an example of '{owner}', not '{wanted}'", file=sys.stderr)
+    if report.empty:
+        print(f"skipped  {report.empty} empty example(s)")
+    print(f"{len(report.added)} added, {len(report.duplicates)} already there, "
+          f"{len(report.conflicts)} claimed by another intent")
+    return 2 if report.unknown else 0
+
+
+def cmd_nlu_add(settings: Settings, intent: str, texts) -> int:
+    data = nlu_data(settings)
+    report = data.add(intent, texts)
+    data.save()
+    return print_add_report(report)
+
+
+def cmd_nlu_import(settings: Settings, path: Path) -> int:
+    try:
+        rows = read_examples_file(path)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    data = nlu_data(settings)
+    total = AddReport()
+    for intent in dict.fromkeys(intent for _, intent in rows):
+        report = data.add(intent, [text for text, i in rows if i == intent])
+        total.added += report.added
+        total.duplicates += report.duplicates
+        total.conflicts += report.conflicts
+        total.unknown.update(report.unknown)
+        total.empty += report.empty
+    data.save()
+    return print_add_report(total)
+
+
+def cmd_nlu_check(settings: Settings, as_json: bool, min_examples: int, skip_rasa: bool) -> int:
+    findings = nlu_data(settings).check(min_examples=min_examples)
+    rasa_ok = True
+    if not skip_rasa:
+        root = settings.project_root
+        result = subprocess.run([sys.executable, "-m", "rasa", "data", "validate", "--domain", str(root / "bot/domain.yml"),
+                                 "--data", str(root / "data/nlu"), str(root / "bot/data"),
+                                 "--config", str(root / "bot/config.yml")],
+                                cwd=root, env=rasa_env(), capture_output=True, text=True)
+        rasa_ok = result.returncode == 0
+        findings["rasa_data_validate"] = [line for line in (result.stdout + result.stderr).splitlines()
+                                          if "WARNING" in line or "ERROR" in line or "UserWarning" in line][:50]
+    problems = sum(len(v) for k, v in findings.items() if k != "rasa_data_validate") + (0 if rasa_ok else 1)
+    if as_json:
+        print(json.dumps({"ok": problems == 0, **findings}, ensure_ascii=False, indent=1))
+    else:
+        for kind, items in findings.items():
+            print(f"{kind}: {len(items)}")
+            for item in items[:20]:
+                print(f"  {json.dumps(item, ensure_ascii=False)}")
+        print("ok" if problems == 0 else f"{problems} finding(s)")
+    return 0 if problems == 0 else 1
+
+
+def cmd_inbox(settings: Settings, as_json: bool) -> int:
+    from hotline.inbox import fallback_threshold, labelled_ids, read_inbox
+
+    items = read_inbox(settings.resolved_tracker_store_url(),
+                       fallback_threshold(settings.project_root / "bot" / "config.yml"),
+                       labelled_ids(settings.var_dir / "inbox_labelled.json"))
+    if as_json:
+        print(json.dumps([i.as_dict() for i in items], ensure_ascii=False, indent=1))
+        return 0
+    if not items:
+        print("inbox is empty")
+    for item in items:
+        guess = max(item.predicted, key=item.predicted.get) if item.predicted else "-"
+        print(f"{item.id}  ×{item.count:<3} guess={guess:<20} {item.text}")
+    return 0
+
+
+def cmd_inbox_label(settings: Settings, identifier: str, intent: str) -> int:
+    from hotline.inbox import fallback_threshold, labelled_ids, read_inbox, remember_labelled
+
+    labelled_path = settings.var_dir / "inbox_labelled.json"
+    items = {i.id: i for i in read_inbox(settings.resolved_tracker_store_url(),
+                                         fallback_threshold(settings.project_root / "bot" / "config.yml"),
+                                         labelled_ids(labelled_path))}
+    if identifier not in items:
+        print(f"error: no inbox item {identifier} (run `hotline inbox`)", file=sys.stderr)
+        return 2
+    data = nlu_data(settings)
+    report = data.add(intent, [items[identifier].text])
+    data.save()
+    code = print_add_report(report)
+    if report.added or report.duplicates:
+        remember_labelled(labelled_path, identifier)
+    return code
