@@ -91,10 +91,15 @@ async def one_call(url: str, clips, turns: int, results: list) -> None:
             clip = clips[turn % len(clips)]
             await send_frames(clip)
             end_of_speech = time.perf_counter()
+            while not inbox.empty():  # anything already here belongs to the previous reply
+                inbox.get_nowait()
             silence = asyncio.ensure_future(send_frames(b"\xff" * 8000 * 4, until_reply=True))
             try:
-                at, _ = await asyncio.wait_for(inbox.get(), 30)
-                results.append(at - end_of_speech)
+                while True:
+                    at, message = await asyncio.wait_for(inbox.get(), 30)
+                    if message["event"] == "media":
+                        results.append(at - end_of_speech)
+                        break
             except asyncio.TimeoutError:
                 results.append(float("inf"))
             await silence

@@ -81,13 +81,38 @@ def cmd_chat(args) -> int:
 
 def cmd_eval_nlu(args) -> int:
     from hotline.evaluation import evaluate_nlu, format_report
+    from hotline.reports import compare, cross_validate, load_report, save_report
 
+    settings = get_settings()
+    if not args.file and not args.cross_validation:
+        print("error: give a TSV file or --cross-validation", file=sys.stderr)
+        return 2
     try:
-        report = evaluate_nlu(get_settings(), Path(args.file))
-    except (OSError, ValueError) as error:
+        old = load_report(Path(args.compare)) if args.compare else None
+        if args.cross_validation:
+            report = cross_validate(settings, folds=args.folds)
+        else:
+            report = evaluate_nlu(settings, Path(args.file), noise_seed=args.noise)
+    except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_report(report))
+    if old is not None:
+        report["compared"] = compare(report, old)
+    if args.report:
+        save_report(report, Path(args.report), old)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    print(format_report(report))
+    if old is not None:
+        diff = report["compared"]
+        print(f"\ncompared with {args.compare}: accuracy {diff['accuracy_delta']:+.3f}, "
+              f"macro-F1 {diff['macro_f1_delta']:+.3f}")
+        for row in diff["per_intent"]:
+            if row["delta"]:
+                print(f"  {row['intent']:<24} F1 {row['f1_before']:.3f} → {row['f1_after']:.3f} ({row['delta']:+.3f})")
+    if args.report:
+        print(f"\nreport saved in {args.report}/ (report.json, summary.md, confusion_matrix.png)")
     return 0
 
 
@@ -161,7 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="evaluate the models")
     eval_sub = evaluate.add_subparsers(dest="what", required=True)
     nlu = eval_sub.add_parser("nlu", help="intent accuracy on a TSV file (header: text<TAB>intent)")
-    nlu.add_argument("file")
+    nlu.add_argument("file", nargs="?")
+    nlu.add_argument("--cross-validation", action="store_true", help="k-fold CV on the training data instead")
+    nlu.add_argument("--folds", type=int, default=5)
+    nlu.add_argument("--report", help="save report.json, summary.md and confusion_matrix.png in this folder")
+    nlu.add_argument("--compare", help="an earlier report folder (or report.json): show per-intent changes")
+    nlu.add_argument("--noise", type=int, metavar="SEED",
+                     help="pass each text through recogniser-like noise (homophones, no punctuation…) first")
     nlu.add_argument("--json", action="store_true")
     nlu.set_defaults(func=cmd_eval_nlu)
     speech = eval_sub.add_parser("speech", help="character error rate on recordings (header: file<TAB>transcript)")

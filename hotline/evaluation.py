@@ -74,8 +74,15 @@ def score(gold: List[str], predicted: List[str]) -> Dict[str, object]:
             "confusions": [{"intent": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common()]}
 
 
-def evaluate_nlu(settings: Settings, path: Path, agent=None) -> Dict[str, object]:
+def evaluate_nlu(settings: Settings, path: Path, agent=None, noise_seed: int = None) -> Dict[str, object]:
     rows = read_labelled_tsv(path)
+    if noise_seed is not None:  # the same kind of recogniser noise as training augmentation, other seed
+        import random
+
+        from hotline.augment import noisy
+
+        rng = random.Random(noise_seed)
+        rows = [(noisy(text, rng), intent) for text, intent in rows]
     agent = agent or load_agent(settings)
     known = set(agent.domain.intents)
     results = classify(agent, [text for text, _ in rows])

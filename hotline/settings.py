@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     lock_store_url: Optional[str] = None
 
     model_name: str = "hotline"
+    # Speech-robust NLU: train on recogniser-like variants of the examples too (hotline/augment.py).
+    nlu_augment: bool = True
+    nlu_augment_seed: int = 13
 
     # Voice gateway
     gateway_port: int = 8000

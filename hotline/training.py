@@ -25,6 +25,10 @@ def fingerprint(settings: Settings) -> Dict[str, str]:
     from importlib.metadata import version
 
     prints = {"rasa": version("rasa")}
+    if settings.nlu_augment:
+        from hotline.augment import AUGMENT_VERSION
+
+        prints["augmentation"] = f"version {AUGMENT_VERSION}, seed {settings.nlu_augment_seed}"
     for path in training_inputs(settings):
         prints[str(path.relative_to(settings.project_root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return prints
@@ -32,6 +36,10 @@ def fingerprint(settings: Settings) -> Dict[str, str]:
 
 def fingerprint_path(settings: Settings) -> Path:
     return settings.models_dir / f"{settings.model_name}.fingerprint.json"
+
+
+def augmented_path(settings: Settings) -> Path:
+    return settings.models_dir / "augmented" / f"{settings.model_name}.nlu_augmented.yml"
 
 
 def changed_inputs(settings: Settings) -> Optional[List[str]]:
@@ -65,8 +73,15 @@ def train(settings: Settings, force: bool = False, quiet: bool = False) -> bool:
     root = settings.project_root
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    data = [str(root / "data/nlu"), str(root / "bot/data")]
+    if settings.nlu_augment:
+        from hotline.augment import write_augmented
+        from hotline.nlu_data import NluData
+
+        nlu = NluData(root / "data" / "nlu", root / "bot" / "domain.yml")
+        data.append(str(write_augmented(nlu, augmented_path(settings), seed=settings.nlu_augment_seed)))
     cmd = [sys.executable, "-m", "rasa", "train", "--config", str(root / "bot/config.yml"),
-           "--domain", str(root / "bot/domain.yml"), "--data", str(root / "data/nlu"), str(root / "bot/data"),
+           "--domain", str(root / "bot/domain.yml"), "--data", *data,
            "--out", str(settings.models_dir), "--fixed-model-name", settings.model_name]
     log = settings.var_dir / "logs" / "train.log"
     log.parent.mkdir(parents=True, exist_ok=True)

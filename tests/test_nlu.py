@@ -15,7 +15,7 @@ import yaml
 from hotline.training import rasa_env
 
 ROOT = Path(__file__).resolve().parent.parent
-HELDOUT = ROOT / "tests" / "data" / "nlu_heldout.tsv"
+HELDOUT = ROOT / "data" / "eval" / "nlu_heldout.tsv"
 HELDOUT_ACCURACY_FLOOR = 0.88
 HELDOUT_MACRO_F1_FLOOR = 0.85
 CV_ACCURACY_FLOOR = 0.72
