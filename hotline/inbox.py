@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, text
 
 from actions.privacy import mask_sensitive
 
-UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_human_handoff", "action_default_fallback"}
+UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_human_handoff", "action_default_fallback",
+                  "utter_inform_unclear", "utter_default"}
 
 
 @dataclass
@@ -111,3 +112,24 @@ def remember_labelled(path: Path, identifier: str) -> None:
     ids = labelled_ids(path) | {identifier}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(sorted(ids)))
+
+
+def current_inbox(settings) -> List[InboxItem]:
+    return read_inbox(settings.resolved_tracker_store_url(),
+                      fallback_threshold(settings.project_root / "bot" / "config.yml"),
+                      labelled_ids(settings.var_dir / "inbox_labelled.json"))
+
+
+def label_item(settings, identifier: str, intent: str):
+    """Move an inbox item (masked) into data/nlu as an example of `intent`. None if no such item."""
+    from hotline.nlu_data import NluData
+
+    items = {item.id: item for item in current_inbox(settings)}
+    if identifier not in items:
+        return None
+    data = NluData(settings.project_root / "data" / "nlu", settings.project_root / "bot" / "domain.yml")
+    report = data.add(intent, [items[identifier].text])
+    data.save()
+    if report.added or report.duplicates:
+        remember_labelled(settings.var_dir / "inbox_labelled.json", identifier)
+    return report

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     load_speech: bool = True  # False: text-only gateway (no Whisper, no Piper)
     max_upload_bytes: int = 10 * 1024 * 1024
     max_audio_seconds: float = 30.0
+    # Trainer page (/trainer): empty means generate one into var/trainer_token on first use.
+    trainer_token: str = ""
+    # A retrained model replaces the running one only if its accuracy on the evaluation set is at
+    # least the current model's minus this tolerance.
+    retrain_tolerance: float = 0.02
     audiosocket_read_timeout: float = 10.0  # seconds a started frame may take to arrive
     server_start_timeout: float = Field(180.0, description="seconds to wait for servers")
 
@@ -81,10 +86,14 @@ class Settings(BaseSettings):
     def resolved_tracker_store_url(self) -> str:
         return self.tracker_store_url or f"sqlite:///{self.var_dir / 'tracker.db'}"
 
+    def resolved_trainer_token(self) -> str:
+        return self.trainer_token or self._token_file("trainer_token")
+
     def resolved_rasa_token(self) -> str:
-        if self.rasa_token:
-            return self.rasa_token
-        token_file = self.var_dir / "rasa_token"
+        return self.rasa_token or self._token_file("rasa_token")
+
+    def _token_file(self, name: str) -> str:
+        token_file = self.var_dir / name
         if not token_file.exists():
             self.var_dir.mkdir(parents=True, exist_ok=True)
             token_file.write_text(secrets.token_urlsafe(24))

@@ -84,11 +84,9 @@ def cmd_nlu_check(settings: Settings, as_json: bool, min_examples: int, skip_ras
 
 
 def cmd_inbox(settings: Settings, as_json: bool) -> int:
-    from hotline.inbox import fallback_threshold, labelled_ids, read_inbox
+    from hotline.inbox import current_inbox
 
-    items = read_inbox(settings.resolved_tracker_store_url(),
-                       fallback_threshold(settings.project_root / "bot" / "config.yml"),
-                       labelled_ids(settings.var_dir / "inbox_labelled.json"))
+    items = current_inbox(settings)
     if as_json:
         print(json.dumps([i.as_dict() for i in items], ensure_ascii=False, indent=1))
         return 0
@@ -101,19 +99,10 @@ def cmd_inbox(settings: Settings, as_json: bool) -> int:
 
 
 def cmd_inbox_label(settings: Settings, identifier: str, intent: str) -> int:
-    from hotline.inbox import fallback_threshold, labelled_ids, read_inbox, remember_labelled
+    from hotline.inbox import label_item
 
-    labelled_path = settings.var_dir / "inbox_labelled.json"
-    items = {i.id: i for i in read_inbox(settings.resolved_tracker_store_url(),
-                                         fallback_threshold(settings.project_root / "bot" / "config.yml"),
-                                         labelled_ids(labelled_path))}
-    if identifier not in items:
+    report = label_item(settings, identifier, intent)
+    if report is None:
         print(f"error: no inbox item {identifier} (run `hotline inbox`)", file=sys.stderr)
         return 2
-    data = nlu_data(settings)
-    report = data.add(intent, [items[identifier].text])
-    data.save()
-    code = print_add_report(report)
-    if report.added or report.duplicates:
-        remember_labelled(labelled_path, identifier)
-    return code
+    return print_add_report(report)

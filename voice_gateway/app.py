@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from hotline.settings import Settings, get_settings
 from voice_gateway.engines import load_engines
-from voice_gateway.routes import chat, health, twilio, voice, widget
+from voice_gateway.routes import chat, health, trainer, twilio, voice, widget
 from voice_gateway.transports.audiosocket import AudioSocketServer
 
 logger = logging.getLogger("voice_gateway")
@@ -31,6 +31,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         await app.state.engines.bot.close()
 
     app = FastAPI(title="Apple 400 hotline voice gateway", version="0.1.0", lifespan=lifespan)
-    for module in (health, chat, voice, twilio, widget):
+    for module in (health, chat, voice, twilio, widget, trainer):
         app.include_router(module.router)
+    app.include_router(trainer.api)
     return app

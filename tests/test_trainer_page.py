@@ -1,0 +1,88 @@
+"""The trainer page in headless Chromium: log in with the token, label an inbox item from a real
+tracker store, retrain in the background and see the new evaluation. Runs against its own gateway
+on a copy of the project, so the shipped data and the shared model stay untouched."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import requests
+import websockets
+
+from hotline.nlu_data import NluData
+from tests.conftest import ROOT, Conversation, free_port
+from tests.test_widget import Browser, chromium  # noqa: F401  (fixture)
+
+TOKEN = "trainer-secret"
+
+
+def start_gateway(stack, tmp_path):
+    project = tmp_path / "project"
+    for folder in ("bot", "data"):
+        shutil.copytree(ROOT / folder, project / folder)
+    models = tmp_path / "models"
+    models.mkdir()
+    for path in stack.settings.models_dir.glob("hotline.*"):
+        shutil.copy2(path, models / path.name)
+    port = free_port()
+    env = dict(os.environ, PROJECT_ROOT=str(project), VAR_DIR=str(tmp_path / "var"), MODELS_DIR=str(models),
+               TRACKER_STORE_URL=stack.settings.resolved_tracker_store_url(), LOAD_SPEECH="false",
+               TRAINER_TOKEN=TOKEN, RASA_PORT=str(free_port()), GATEWAY_PORT=str(port), AUDIOSOCKET_PORT="0",
+               RASA_TOKEN="x")
+    process = subprocess.Popen([sys.executable, "-m", "voice_gateway"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            requests.get(f"{url}/healthz", timeout=1)
+            return process, url, project
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def test_trainer_page_label_and_retrain(stack, chromium, tmp_path):  # noqa: F811
+    talk = Conversation(stack.settings, "inbox-caller")
+    talk.reply("xyzzy plugh 13812345678")  # unclear: a fallback, or a number without context
+    process, url, project = start_gateway(stack, tmp_path)
+    try:
+        assert requests.get(f"{url}/trainer/api/inbox").status_code == 401
+        assert requests.get(f"{url}/trainer/api/inbox", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+        async def session():
+            async with websockets.connect(chromium, max_size=None) as ws:
+                browser = Browser(ws)
+                await browser.call("Page.enable")
+                await browser.call("Page.navigate", url=f"{url}/trainer")
+                await browser.wait("!!document.getElementById('enter')")
+                await browser.js(f"document.getElementById('token').value = '{TOKEN}'; document.getElementById('enter').click()")
+                row_text = await browser.wait("""(() => { const cells = [...document.querySelectorAll('#inbox td.text')]
+                    .filter((td) => td.textContent.includes('xyzzy')); return cells.length ? cells[0].textContent : null; })()""")
+                await browser.js("""(() => { const row = [...document.querySelectorAll('#inbox tbody tr')]
+                    .find((tr) => tr.textContent.includes('xyzzy'));
+                    row.querySelector('select').value = 'out_of_scope'; row.querySelector('button.label').click(); })()""")
+                status = await browser.wait("(() => { const s = document.getElementById('status').textContent; return s.includes('已加入') ? s : null; })()")
+                gone = await browser.wait("![...document.querySelectorAll('#inbox td.text')].some((td) => td.textContent.includes('xyzzy'))")
+                await browser.js("document.getElementById('retrain').click()")
+                final = await browser.wait("""(() => { const s = document.getElementById('retrain-state').textContent;
+                    return s && !s.startsWith('进行中') && document.getElementById('progress').value === 1 ? s : null; })()""",
+                                           timeout=400)
+                accuracy = await browser.wait("(() => { const a = document.getElementById('accuracy'); return a ? a.textContent : null; })()")
+                image = await browser.wait("(() => { const i = document.getElementById('confusion'); return !i.hidden && i.naturalWidth > 100; })()")
+                return row_text, status, gone, final, accuracy, image
+
+        row_text, status, gone, final, accuracy, image = asyncio.run(session())
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "138****5678" in row_text and "13812345678" not in row_text
+    assert "out_of_scope" in status and gone
+    examples = NluData(project / "data" / "nlu", project / "bot" / "domain.yml").examples()["out_of_scope"]
+    assert "xyzzy plugh 138****5678" in examples
+    assert final.startswith("deployed") and "准确率" in accuracy and image
+    assert (tmp_path / "models" / "hotline.tar.gz").stat().st_mtime > (stack.settings.models_dir / "hotline.tar.gz").stat().st_mtime
