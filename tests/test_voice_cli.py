@@ -1,0 +1,63 @@
+"""`hotline call` against the running gateway, and `hotline eval speech|spoken` on real recordings."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+
+from hotline.training import rasa_env
+from tests.conftest import ROOT
+
+AUDIO = ROOT / "tests" / "data" / "audio"
+
+
+def hotline(*args: str, env_extra=None) -> subprocess.CompletedProcess:
+    env = dict(rasa_env(), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "hotline.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_call_sends_a_recording_through_the_gateway(stack, tmp_path):
+    out = tmp_path / "reply.wav"
+    result = hotline("call", str(AUDIO / "fireredasr2s_hello_zh.wav"), "--out", str(out),
+                     env_extra={"GATEWAY_PORT": str(stack.settings.gateway_port)})
+    assert result.returncode == 0, result.stderr
+    assert "intent:     greet" in result.stdout and "transcript: 你好" in result.stdout
+    with wave.open(str(out)) as wav:
+        assert wav.getnframes() > 0
+
+
+def test_call_reports_a_missing_gateway(tmp_path):
+    result = hotline("call", str(AUDIO / "fireredasr2s_hello_zh.wav"), env_extra={"GATEWAY_PORT": "1"})
+    assert result.returncode == 1 and "cannot reach the voice gateway" in result.stderr
+
+
+def test_eval_speech_on_the_shared_recordings():
+    report = json.loads(hotline("eval", "speech", str(AUDIO / "manifest.tsv"), "--json").stdout)
+    assert report["n"] == 3 and report["cer"] <= 0.25
+    assert {p["file"] for p in report["predictions"]} == {l.split("\t")[0] for l in
+                                                         (AUDIO / "manifest.tsv").read_text().splitlines()[1:]}
+    assert all({"transcript", "cer"} <= set(p) for p in report["predictions"])
+
+
+def test_eval_spoken_scores_intents_from_recordings(tmp_path, trained_settings):
+    manifest = tmp_path / "spoken.tsv"
+    manifest.write_text("file\ttext\tintent\n"
+                        f"{AUDIO / 'fireredasr2s_hello_zh.wav'}\t你好世界\tgreet\n"
+                        f"{AUDIO / 'firered_aishell1_BAC009S0764W0121.wav'}\t甚至出现交易几乎停滞的情况\tout_of_scope\n",
+                        encoding="utf-8")
+    result = hotline("eval", "spoken", str(manifest), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {"cer", "accuracy", "macro_f1", "n", "predictions"} and report["n"] == 2
+    hello = report["predictions"][0]
+    assert hello["predicted"] == "greet" and hello["intent"] == "greet" and hello["text"] == "你好世界"
+
+
+def test_eval_speech_rejects_a_manifest_without_the_header(tmp_path):
+    manifest = tmp_path / "bad.tsv"
+    manifest.write_text("a.wav\t你好\n", encoding="utf-8")
+    result = hotline("eval", "speech", str(manifest))
+    assert result.returncode == 2 and "header" in result.stderr
