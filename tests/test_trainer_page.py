@@ -48,7 +48,7 @@ def start_gateway(stack, tmp_path):
 
 def test_trainer_page_label_and_retrain(stack, chromium, tmp_path):  # noqa: F811
     talk = Conversation(stack.settings, "inbox-caller")
-    talk.reply("xyzzy plugh 13812345678")  # unclear: a fallback, or a number without context
+    talk.reply("zyxwvu plugh 13812345678")  # unclear: a fallback, or a number without context
     process, url, project = start_gateway(stack, tmp_path)
     try:
         assert requests.get(f"{url}/trainer/api/inbox").status_code == 401
@@ -62,12 +62,12 @@ def test_trainer_page_label_and_retrain(stack, chromium, tmp_path):  # noqa: F81
                 await browser.wait("!!document.getElementById('enter')")
                 await browser.js(f"document.getElementById('token').value = '{TOKEN}'; document.getElementById('enter').click()")
                 row_text = await browser.wait("""(() => { const cells = [...document.querySelectorAll('#inbox td.text')]
-                    .filter((td) => td.textContent.includes('xyzzy')); return cells.length ? cells[0].textContent : null; })()""")
+                    .filter((td) => td.textContent.includes("zyxwvu")); return cells.length ? cells[0].textContent : null; })()""")
                 await browser.js("""(() => { const row = [...document.querySelectorAll('#inbox tbody tr')]
-                    .find((tr) => tr.textContent.includes('xyzzy'));
+                    .find((tr) => tr.textContent.includes("zyxwvu"));
                     row.querySelector('select').value = 'out_of_scope'; row.querySelector('button.label').click(); })()""")
                 status = await browser.wait("(() => { const s = document.getElementById('status').textContent; return s.includes('已加入') ? s : null; })()")
-                gone = await browser.wait("![...document.querySelectorAll('#inbox td.text')].some((td) => td.textContent.includes('xyzzy'))")
+                gone = await browser.wait("![...document.querySelectorAll('#inbox td.text')].some((td) => td.textContent.includes('zyxwvu'))")
                 await browser.js("document.getElementById('retrain').click()")
                 final = await browser.wait("""(() => { const s = document.getElementById('retrain-state').textContent;
                     return s && !s.startsWith('进行中') && document.getElementById('progress').value === 1 ? s : null; })()""",
@@ -83,6 +83,6 @@ def test_trainer_page_label_and_retrain(stack, chromium, tmp_path):  # noqa: F81
     assert "138****5678" in row_text and "13812345678" not in row_text
     assert "out_of_scope" in status and gone
     examples = NluData(project / "data" / "nlu", project / "bot" / "domain.yml").examples()["out_of_scope"]
-    assert "xyzzy plugh 138****5678" in examples
+    assert "zyxwvu plugh 138****5678" in examples
     assert final.startswith("deployed") and "准确率" in accuracy and image
     assert (tmp_path / "models" / "hotline.tar.gz").stat().st_mtime > (stack.settings.models_dir / "hotline.tar.gz").stat().st_mtime
