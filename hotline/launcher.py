@@ -90,11 +90,12 @@ class Stack:
                    PYTHONPATH=str(self.settings.project_root) + os.pathsep + env.get("PYTHONPATH", ""))
         return env
 
-    def _spawn(self, name: str, cmd: List[str]) -> None:
+    def _spawn(self, name: str, cmd: List[str], niceness: int = 0) -> None:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log = (self.logs_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(cmd, cwd=self.settings.project_root, env=self._env(),
-                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                                preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
 
     def start(self) -> None:
         s = self.settings
@@ -109,7 +110,9 @@ class Stack:
                              "--endpoints", str(endpoints),
                              "--credentials", str(s.project_root / "bot" / "credentials.yml")])
         if self.gateway:
-            self._spawn("gateway", [sys.executable, "-m", "voice_gateway"])
+            # Slightly lower priority: on 2 cores the gateway's model loading (and later its long
+            # Whisper runs) should not delay Rasa's start-up or its short text turns.
+            self._spawn("gateway", [sys.executable, "-m", "voice_gateway"], niceness=5)
         self.wait_ready()
 
     def wait_ready(self) -> None:

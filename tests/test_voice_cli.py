@@ -61,3 +61,14 @@ def test_eval_speech_rejects_a_manifest_without_the_header(tmp_path):
     manifest.write_text("a.wav\t你好\n", encoding="utf-8")
     result = hotline("eval", "speech", str(manifest))
     assert result.returncode == 2 and "header" in result.stderr
+
+
+def test_chat_in_the_terminal_holds_a_warranty_and_an_order_conversation(stack):
+    script = "帮我查一下保修\nC39XK1ABHG7F\n查一下我的订单\nW1000000002\n5678\n/quit\n"
+    env = dict(rasa_env(), RASA_PORT=str(stack.settings.rasa_port))
+    result = subprocess.run([sys.executable, "-m", "hotline.cli", "chat", "--sender", "terminal-test"], cwd=ROOT,
+                            env=env, input=script, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    replies = [line for line in result.stdout.splitlines() if line.startswith("助手：")]
+    assert any("有限保修期内" in r for r in replies)
+    assert any("已发货" in r and "顺丰速运" in r for r in replies)
