@@ -9,7 +9,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.forms import MAX_ATTEMPTS, attempts
 from actions.records import CaseView, records_client
 
 logger = logging.getLogger(__name__)

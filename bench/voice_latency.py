@@ -18,7 +18,6 @@ import asyncio
 import base64
 import json
 import re
-import statistics
 import sys
 import tempfile
 import time

@@ -102,10 +102,15 @@ def _noisy_plain(text: str, rng: random.Random, rate: float) -> str:
     if rng.random() < 0.3:
         text = re.sub(r"\d", lambda m: DIGITS[int(m.group(0))], text)
     if rng.random() < 0.2:
-        from opencc import OpenCC
-
-        text = OpenCC("s2t").convert(text)
+        text = _to_traditional().convert(text)
     return text
+
+
+@lru_cache(maxsize=1)
+def _to_traditional():
+    from opencc import OpenCC
+
+    return OpenCC("s2t")  # loading the dictionaries once: augmentation calls this thousands of times
 
 
 def augment(data: NluData, seed: int = 13, per_example: int = 2) -> Dict[str, List[str]]:

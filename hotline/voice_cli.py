@@ -66,7 +66,7 @@ def eval_speech(settings: Settings, manifest: Path, as_json: bool, spoken: bool)
     stt = WhisperSTT(model_dir, threads=settings.stt_threads, beam_size=settings.stt_beam_size)
     agent = None
     if spoken:
-        from hotline.evaluation import load_agent
+        from hotline.evaluation import classify, load_agent, score
 
         agent = load_agent(settings)
     predictions, edits, chars = [], 0, 0
@@ -83,15 +83,11 @@ def eval_speech(settings: Settings, manifest: Path, as_json: bool, spoken: bool)
         edits, chars = edits + distance, chars + len(normalize_for_cer(reference))
         item["cer"] = round(distance / max(1, len(normalize_for_cer(reference))), 4)
         if spoken:
-            from hotline.evaluation import classify
-
             item["intent"] = row["intent"]
             item.update({k: v for k, v in classify(agent, [transcript or " "])[0].items() if k != "fallback"})
         predictions.append(item)
     report: Dict[str, object] = {"cer": round(edits / chars, 4) if chars else 0.0, "n": len(rows)}
     if spoken:
-        from hotline.evaluation import score
-
         scores = score([p["intent"] for p in predictions], [p["predicted"] for p in predictions])
         report.update(accuracy=scores["accuracy"], macro_f1=scores["macro_f1"])
     report["predictions"] = predictions

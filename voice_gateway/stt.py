@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import List, Optional, Protocol
+from typing import List, Protocol
 
 import numpy as np
 

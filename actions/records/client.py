@@ -79,7 +79,9 @@ class SqlRecordsClient:
     """Records on any SQLAlchemy database (SQLite file by default, PostgreSQL by URL)."""
 
     def __init__(self, database_url: str, today: Optional[callable] = None) -> None:
-        self.engine = create_engine(database_url, future=True, pool_pre_ping=True)
+        # A pre-ping costs a round trip per lookup; only a networked database needs it.
+        self.engine = create_engine(database_url, future=True,
+                                    pool_pre_ping=not database_url.startswith("sqlite"))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.Session = sessionmaker(self.engine, future=True, expire_on_commit=False)
