@@ -92,7 +92,7 @@ def cmd_eval_nlu(args) -> int:
         if args.cross_validation:
             report = cross_validate(settings, folds=args.folds)
         else:
-            report = evaluate_nlu(settings, Path(args.file), noise_seed=args.noise)
+            report = evaluate_nlu(settings, Path(args.file), noise_seed=args.noise, spoken_seed=args.spoken)
     except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -125,13 +125,13 @@ def cmd_call(args) -> int:
 def cmd_eval_speech(args) -> int:
     from hotline.voice_cli import eval_speech
 
-    return eval_speech(get_settings(), Path(args.manifest), args.json, spoken=False)
+    return eval_speech(get_settings(), Path(args.manifest), args.json, spoken=False, band=args.band)
 
 
 def cmd_eval_spoken(args) -> int:
     from hotline.voice_cli import eval_speech
 
-    return eval_speech(get_settings(), Path(args.manifest), args.json, spoken=True)
+    return eval_speech(get_settings(), Path(args.manifest), args.json, spoken=True, band=args.band)
 
 
 def cmd_voices_download(args) -> int:
@@ -193,15 +193,22 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("--compare", help="an earlier report folder (or report.json): show per-intent changes")
     nlu.add_argument("--noise", type=int, metavar="SEED",
                      help="pass each text through recogniser-like noise (homophones, no punctuation…) first")
+    nlu.add_argument("--spoken", type=int, metavar="SEED",
+                     help="simulate speech recognition first, with the error model learned from real Whisper "
+                          "output (data/recognition_errors.json)")
     nlu.add_argument("--json", action="store_true")
     nlu.set_defaults(func=cmd_eval_nlu)
     speech = eval_sub.add_parser("speech", help="character error rate on recordings (header: file<TAB>transcript)")
     speech.add_argument("manifest")
     speech.add_argument("--json", action="store_true")
+    speech.add_argument("--band", choices=["wide", "phone"], default="wide",
+                        help="phone: pass the audio through an 8 kHz μ-law line first")
     speech.set_defaults(func=cmd_eval_speech)
     spoken = eval_sub.add_parser("spoken", help="spoken intent accuracy (header: file<TAB>text<TAB>intent)")
     spoken.add_argument("manifest")
     spoken.add_argument("--json", action="store_true")
+    spoken.add_argument("--band", choices=["wide", "phone"], default="wide",
+                        help="phone: pass the audio through an 8 kHz μ-law line first")
     spoken.set_defaults(func=cmd_eval_spoken)
 
     call = sub.add_parser("call", help="send a recording through the running voice gateway")

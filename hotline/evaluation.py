@@ -74,8 +74,16 @@ def score(gold: List[str], predicted: List[str]) -> Dict[str, object]:
             "confusions": [{"intent": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common()]}
 
 
-def evaluate_nlu(settings: Settings, path: Path, agent=None, noise_seed: int = None) -> Dict[str, object]:
+def evaluate_nlu(settings: Settings, path: Path, agent=None, noise_seed: int = None,
+                 spoken_seed: int = None) -> Dict[str, object]:
     rows = read_labelled_tsv(path)
+    if spoken_seed is not None:  # simulated recognition: the error model learned from real Whisper output
+        import random
+
+        from hotline.nlu.errors import ErrorModel
+
+        model, rng = ErrorModel.load(settings.recognition_errors_path), random.Random(spoken_seed)
+        rows = [(model.apply(text, rng), intent) for text, intent in rows]
     if noise_seed is not None:  # the same kind of recogniser noise as training augmentation, other seed
         import random
 

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from actions.privacy import mask_sensitive
 
-UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_human_handoff", "action_default_fallback",
+UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_clarify_intent", "action_human_handoff", "action_default_fallback",
                   "utter_inform_unclear", "utter_default"}
 
 

@@ -52,53 +52,75 @@ def read_manifest(path: Path, columns: List[str]) -> List[Dict[str, str]]:
         return [row for row in reader if (row.get("file") or "").strip()]
 
 
-def eval_speech(settings: Settings, manifest: Path, as_json: bool, spoken: bool) -> int:
-    from voice_gateway.audio import AudioError, decode
-    from voice_gateway.stt import WhisperSTT, edit_distance, ensure_whisper_model, normalize_for_cer
+def load_stt(settings: Settings, **decoding):
+    from voice_gateway.stt import WhisperSTT, ensure_whisper_model
 
+    model_dir = settings.stt_model_dir or ensure_whisper_model(settings.whisper_dir)
+    options = dict(beam_size=settings.stt_beam_size, temperature_fallback=settings.stt_temperature_fallback,
+                   hotwords=settings.stt_hotwords)
+    return WhisperSTT(model_dir, threads=settings.stt_threads, **{**options, **decoding})
+
+
+def transcribe_manifest(stt, manifest: Path, rows: List[Dict[str, str]], reference_column: str,
+                        band: str = "wide") -> List[Dict[str, object]]:
+    """One row per recording: file, reference, hypothesis, cer, seconds (and error, if any)."""
+    from voice_gateway.audio import AudioError, decode, phone_band
+    from voice_gateway.stt import edit_distance, normalize_for_cer
+
+    results = []
+    for row in rows:
+        reference = row[reference_column]
+        item: Dict[str, object] = {"file": row["file"], "reference": reference}
+        try:
+            samples = decode((manifest.parent / row["file"]).read_bytes()).samples
+            transcript = stt.transcribe(phone_band(samples) if band == "phone" else samples)
+            item["hypothesis"], item["seconds"] = transcript.text, round(transcript.seconds, 3)
+        except (OSError, AudioError) as error:
+            item["hypothesis"], item["error"] = "", str(error)
+        item["edits"] = edit_distance(reference, item["hypothesis"])
+        item["chars"] = len(normalize_for_cer(reference))
+        item["cer"] = round(item["edits"] / max(1, item["chars"]), 4)
+        results.append(item)
+    return results
+
+
+def corpus_cer(results: List[Dict[str, object]]) -> float:
+    chars = sum(r["chars"] for r in results)
+    return round(sum(r["edits"] for r in results) / chars, 4) if chars else 0.0
+
+
+def eval_speech(settings: Settings, manifest: Path, as_json: bool, spoken: bool, band: str = "wide") -> int:
     reference_column = "text" if spoken else "transcript"
     try:
         rows = read_manifest(manifest, ["file", reference_column] + (["intent"] if spoken else []))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    model_dir = settings.stt_model_dir or ensure_whisper_model(settings.whisper_dir)
-    stt = WhisperSTT(model_dir, threads=settings.stt_threads, beam_size=settings.stt_beam_size)
-    agent = None
+    predictions = transcribe_manifest(load_stt(settings), manifest, rows, reference_column, band)
     if spoken:
         from hotline.evaluation import classify, load_agent, score
 
         agent = load_agent(settings)
-    predictions, edits, chars = [], 0, 0
-    for row in rows:
-        audio_path = manifest.parent / row["file"]
-        reference = row[reference_column]
-        item: Dict[str, object] = {"file": row["file"], reference_column: reference}
-        try:
-            transcript = stt.transcribe(decode(audio_path.read_bytes()).samples).text
-        except (OSError, AudioError) as error:
-            transcript, item["error"] = "", str(error)
-        item["transcript"] = transcript
-        distance = edit_distance(reference, transcript)
-        edits, chars = edits + distance, chars + len(normalize_for_cer(reference))
-        item["cer"] = round(distance / max(1, len(normalize_for_cer(reference))), 4)
-        if spoken:
+        # Empty or punctuation-only transcripts are classified too (as out_of_scope): no crash, and
+        # they count against accuracy as a caller who was not understood.
+        for item, row, parsed in zip(predictions, rows, classify(agent, [p["hypothesis"] for p in predictions])):
             item["intent"] = row["intent"]
-            item.update({k: v for k, v in classify(agent, [transcript or " "])[0].items() if k != "fallback"})
-        predictions.append(item)
-    report: Dict[str, object] = {"cer": round(edits / chars, 4) if chars else 0.0, "n": len(rows)}
+            item.update(predicted=parsed["predicted"], confidence=parsed["confidence"])
+    report: Dict[str, object] = {"cer": corpus_cer(predictions), "n": len(rows), "band": band}
     if spoken:
         scores = score([p["intent"] for p in predictions], [p["predicted"] for p in predictions])
         report.update(accuracy=scores["accuracy"], macro_f1=scores["macro_f1"])
+    for item in predictions:
+        del item["edits"], item["chars"]
     report["predictions"] = predictions
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        head = f"n={report['n']}  CER={report['cer']:.3f}"
+        head = f"n={report['n']}  band={band}  CER={report['cer']:.3f}"
         if spoken:
             head += f"  intent accuracy={report['accuracy']:.3f}  macro-F1={report['macro_f1']:.3f}"
         print(head)
         for p in predictions:
             extra = f"  → {p['predicted']} ({p['confidence']:.2f}) expected {p['intent']}" if spoken else ""
-            print(f"  {p['file']}: CER {p['cer']:.3f}  「{p['transcript']}」{extra}")
+            print(f"  {p['file']}: CER {p['cer']:.3f}  「{p['hypothesis']}」{extra}")
     return 0

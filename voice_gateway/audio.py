@@ -109,3 +109,10 @@ _MULAW_TO_PCM = _mulaw_table()
 
 def mulaw_decode(data: bytes) -> bytes:
     return _MULAW_TO_PCM[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+def phone_band(samples: np.ndarray) -> np.ndarray:
+    """What a caller's 16 kHz speech becomes after a telephone line: 8 kHz G.711 μ-law and back."""
+    narrow = resample(samples.astype(np.float32), STT_RATE, PHONE_RATE)
+    coded = mulaw_decode(mulaw_encode(float_to_pcm16(narrow)))
+    return resample(pcm16_to_float(coded), PHONE_RATE, STT_RATE)

@@ -1,5 +1,5 @@
-"""The one place that talks to Rasa: its REST channel (sender id = call or session id, so one call
-is one Rasa conversation) and its token-protected /model/parse for the intent of a transcript."""
+"""The one place that talks to Rasa: its REST channel, or the phone channel for calls (sender id =
+call or session id, so one call is one Rasa conversation) and its token-protected /model/parse for the intent of a transcript."""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +21,8 @@ class BotReply:
     confidence: Optional[float] = None
     custom: List[Dict[str, Any]] = field(default_factory=list)
     error: Optional[str] = None
+    # Choices offered with the reply ({"title", "payload": "/intent"}): widget buttons, phone keys.
+    buttons: List[Dict[str, str]] = field(default_factory=list)
 
     @property
     def handoff(self) -> Optional[Dict[str, Any]]:
@@ -51,11 +53,12 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
 
-    async def turn(self, sender: str, text: str) -> BotReply:
-        """Send one user message; on any Rasa failure the caller still gets a spoken apology."""
+    async def turn(self, sender: str, text: str, channel: str = "rest") -> BotReply:
+        """Send one user message (channel "phone" for calls: phone versions of the responses);
+        on any Rasa failure the caller still gets a spoken apology."""
         session = await self.session()
         try:
-            async with session.post(f"{self.rasa_url}/webhooks/rest/webhook",
+            async with session.post(f"{self.rasa_url}/webhooks/{channel}/webhook",
                                     json={"sender": sender, "message": text}) as response:
                 response.raise_for_status()
                 messages = await response.json()
@@ -65,7 +68,9 @@ class RasaClient:
             return BotReply([APOLOGY], error=type(error).__name__)
         texts = [m["text"] for m in messages if m.get("text")]
         custom = [m["custom"] for m in messages if isinstance(m.get("custom"), dict)]
-        return BotReply(texts, intent, confidence, custom)
+        buttons = [{"title": str(b.get("title", "")), "payload": str(b["payload"])}
+                   for m in messages for b in (m.get("buttons") or []) if b.get("payload")]
+        return BotReply(texts, intent, confidence, custom, buttons=buttons)
 
     async def _latest_intent(self, session: aiohttp.ClientSession, sender: str):
         async with session.get(f"{self.rasa_url}/conversations/{sender}/tracker",

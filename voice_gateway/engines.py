@@ -32,7 +32,8 @@ def load_engines(settings: Settings) -> Engines:
         model_dir = settings.whisper_dir
         if settings.stt_model_dir is None:
             ensure_whisper_model(model_dir)
-        stt = WhisperSTT(model_dir, threads=settings.stt_threads, beam_size=settings.stt_beam_size)
+        stt = WhisperSTT(model_dir, threads=settings.stt_threads, beam_size=settings.stt_beam_size,
+                         temperature_fallback=settings.stt_temperature_fallback, hotwords=settings.stt_hotwords)
         status["stt"] = {"engine": "faster-whisper", "model": str(model_dir)}
         voice_path = resolve_voice(settings.tts_voice, settings.voices_dir)
         if voice_path is None:

@@ -39,21 +39,21 @@ class VoicePipeline:
         metrics.STT_SECONDS.observe(transcript.seconds)
         return transcript
 
-    async def text_turn(self, sender: str, text: str, transport: str = "chat") -> BotReply:
+    async def text_turn(self, sender: str, text: str, transport: str = "chat", channel: str = "rest") -> BotReply:
         started = time.perf_counter()
-        reply = await self.bot.turn(sender, text)
+        reply = await self.bot.turn(sender, text, channel)
         metrics.NLU_SECONDS.observe(time.perf_counter() - started)
         metrics.TURNS.labels(transport, "text").inc()
         return reply
 
-    async def audio_turn(self, sender: str, samples: np.ndarray, transport: str) -> TurnResult:
+    async def audio_turn(self, sender: str, samples: np.ndarray, transport: str, channel: str = "rest") -> TurnResult:
         transcript = await self.transcribe(samples)
         timings = {"stt": transcript.seconds}
         if not transcript.text.strip():
             metrics.TURNS.labels(transport, "not_heard").inc()
             return TurnResult(transcript, BotReply([NOT_HEARD]), timings)
         started = time.perf_counter()
-        reply = await self.bot.turn(sender, transcript.text)
+        reply = await self.bot.turn(sender, transcript.text, channel)
         timings["rasa"] = time.perf_counter() - started
         metrics.NLU_SECONDS.observe(timings["rasa"])
         metrics.TURNS.labels(transport, "audio").inc()

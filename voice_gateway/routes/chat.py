@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from hotline.nlu.text import has_content
 from voice_gateway.deps import PipelineDep
 
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -21,13 +22,15 @@ class ChatOut(BaseModel):
     intent: Optional[str]
     confidence: Optional[float]
     handoff: Optional[Dict[str, Any]]
+    # Choices to show as buttons; send a button's payload back as the next message's text.
+    buttons: List[Dict[str, str]] = []
 
 
 @router.post("/chat", response_model=ChatOut)
 async def chat(message: ChatIn, pipeline: PipelineDep) -> ChatOut:
     session_id = message.session_id or f"chat-{uuid.uuid4().hex[:12]}"
-    if not message.text.strip():
+    if not has_content(message.text):  # empty, punctuation-only or invisible (zero-width space)
         return ChatOut(session_id=session_id, replies=[EMPTY_PROMPT], intent=None, confidence=None, handoff=None)
     reply = await pipeline.text_turn(session_id, message.text, "chat")
     return ChatOut(session_id=session_id, replies=reply.texts, intent=reply.intent,
-                   confidence=reply.confidence, handoff=reply.handoff)
+                   confidence=reply.confidence, handoff=reply.handoff, buttons=reply.buttons)

@@ -18,8 +18,11 @@ from voice_gateway.vad import Endpointer
 
 logger = logging.getLogger(__name__)
 
-# The source describes keypad category choice and keypad serial/number entry.
-KEYPAD_MENU = {"1": "查订单", "2": "查保修", "3": "预约维修", "4": "查案例进度", "0": "转人工"}
+# The source describes keypad category choice and keypad serial/number entry. Keys reach Rasa as
+# intents, never as phrases for the classifier to guess at again.
+KEYPAD_MENU = {"1": "/order_status", "2": "/warranty", "3": "/repair_appointment", "4": "/case_followup",
+               "0": "/human_handoff"}
+CHANNEL = "phone"  # Rasa's phone channel: phone versions of responses
 MENU_PROMPT = "您可以直接说出问题，也可以按1查订单，按2查保修，按3预约维修，按4查案例进度，按0转人工。输入号码时请以井号键结束。"
 DTMF_MENU_WAIT = 1.5  # seconds after a lone menu key before it counts as a menu choice
 
@@ -42,6 +45,7 @@ class PhoneCall:
         self._turn_lock = asyncio.Lock()
         self._tasks: set = set()
         self._digits = ""
+        self._choices: List[Dict[str, str]] = []  # buttons of the last reply: key N presses the Nth
         self._menu_timer: Optional[asyncio.Task] = None
         self._window_start, self._window_bytes = time.monotonic(), 0
         self._max_bytes_per_s = max_audio_rate * PHONE_RATE * 2
@@ -73,14 +77,20 @@ class PhoneCall:
         if digit == "#":
             entry, self._digits = self._digits, ""
             if entry:
-                self._spawn(self._text_turn(KEYPAD_MENU.get(entry, entry) if len(entry) == 1 else entry))
+                self._spawn(self._text_turn(self.key_choice(entry) or entry))
             return
         if digit == "*":
             self._digits = ""
             return
         self._digits += digit
-        if len(self._digits) == 1 and digit in KEYPAD_MENU:
+        if len(self._digits) == 1 and self.key_choice(digit):
             self._menu_timer = asyncio.ensure_future(self._menu_choice_after_pause())
+
+    def key_choice(self, entry: str) -> Optional[str]:
+        """The intent a lone key stands for: a button of the last reply, else the keypad menu."""
+        if entry != "0" and entry.isdigit() and 1 <= int(entry) <= len(self._choices):
+            return self._choices[int(entry) - 1]["payload"]
+        return KEYPAD_MENU.get(entry)
 
     async def hangup(self) -> None:
         if self.closed:
@@ -119,15 +129,17 @@ class PhoneCall:
 
     # --- turns -------------------------------------------------------------------------
     async def _greet(self) -> None:
-        reply = await self.pipeline.text_turn(self.call_id, "你好", self.transport)
+        reply = await self.pipeline.text_turn(self.call_id, "你好", self.transport, CHANNEL)
         await self._speak_reply(reply.texts + ([MENU_PROMPT] if not reply.error else []), None)
 
     async def _audio_turn(self, audio: np.ndarray, speech_end: float) -> None:
         async with self._turn_lock:
-            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport)
+            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL)
+            self._choices = result.reply.buttons
             turn: Dict[str, object] = {"event": "turn", "speech_end": speech_end,
                                        "transcript": result.transcript.text if result.transcript else "",
-                                       "intent": result.reply.intent, "texts": result.reply.texts,
+                                       "intent": result.reply.intent, "confidence": result.reply.confidence,
+                                       "texts": result.reply.texts, "buttons": result.reply.buttons,
                                        "handoff": result.reply.handoff, **result.timings}
             self.turns.append(turn)
             turn["replied_at"] = time.perf_counter()
@@ -146,9 +158,10 @@ class PhoneCall:
 
     async def _text_turn(self, text: str) -> None:
         async with self._turn_lock:
-            reply = await self.pipeline.text_turn(self.call_id, text, self.transport)
+            reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
+            self._choices = reply.buttons
             turn: Dict[str, object] = {"event": "turn", "input": text, "intent": reply.intent,
-                                       "texts": reply.texts, "handoff": reply.handoff}
+                                       "texts": reply.texts, "buttons": reply.buttons, "handoff": reply.handoff}
             self.turns.append(turn)
             await self._speak_reply(reply.texts, turn)
 
@@ -164,8 +177,9 @@ class PhoneCall:
         await asyncio.sleep(DTMF_MENU_WAIT)
         entry, self._digits = self._digits, ""
         self._menu_timer = None
-        if entry in KEYPAD_MENU:
-            self._spawn(self._text_turn(KEYPAD_MENU[entry]))
+        choice = self.key_choice(entry)
+        if choice:
+            self._spawn(self._text_turn(choice))
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
