@@ -14,7 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SlotSet, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import TOPIC_NAMES, ActionRephraseOrHandoff
+from actions.handoff import TOPIC_NAMES, ActionHumanHandoff, ActionRephraseOrHandoff, ActionResetState
 
 PHONE = "phone"
 CANDIDATE_FLOOR = 0.08  # below this a "candidate" is noise: ask to rephrase instead
@@ -22,7 +22,12 @@ CLARIFIABLE = {**TOPIC_NAMES, "human_handoff": "转人工"}
 
 
 def candidates(tracker: Tracker) -> List[str]:
-    ranking = (tracker.latest_message or {}).get("intent_ranking") or []
+    """Topics worth confirming, likeliest first; none when the likeliest reading is not a topic
+    (out_of_scope, a greeting…): asking "did you mean returns?" about an elephant helps nobody."""
+    ranking = [r for r in (tracker.latest_message or {}).get("intent_ranking") or []
+               if r.get("name") != "nlu_fallback"]
+    if not ranking or ranking[0].get("name") not in CLARIFIABLE:
+        return []
     return [r["name"] for r in ranking
             if r.get("name") in CLARIFIABLE and float(r.get("confidence") or 0) >= CANDIDATE_FLOOR][:3]
 
@@ -49,23 +54,32 @@ class ActionClarifyIntent(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         stage = tracker.get_slot("clarify_stage")
-        if intent == "deny" and previous_bot_action(tracker) == self.name() and stage:
-            return self._next_stage(dispatcher, tracker, stage)
+        if intent == "deny":
+            if stage and previous_bot_action(tracker) == self.name():
+                return self._next_stage(dispatcher, tracker, stage)
+            # "no" to the offer of a human made on the rephrase path: the same as the decline rule
+            dispatcher.utter_message(response="utter_anything_else")
+            return ActionResetState().run(dispatcher, tracker, domain)
         found = candidates(tracker)
         if not found:
             return [SlotSet("clarify_stage", None)] + ActionRephraseOrHandoff().run(dispatcher, tracker, domain)
         if tracker.get_latest_input_channel() == PHONE:
-            dispatcher.utter_message(response="utter_clarify_confirm", topic=CLARIFIABLE[found[0]],
-                                     buttons=[button(found[0]), {"title": "不是", "payload": "/deny"}])
-            stage = "confirm"
-        else:  # the widget shows the top two as buttons at once
-            dispatcher.utter_message(response="utter_clarify_choose",
-                                     buttons=[button(i) for i in found[:2]] + [{"title": "都不是", "payload": "/deny"}])
-            stage = "alternatives"
-        return [SlotSet("clarify_stage", stage), SlotSet("clarify_candidates", found)]
+            return self._confirm(dispatcher, found)
+        # the widget shows the top two as buttons at once
+        dispatcher.utter_message(response="utter_clarify_choose",
+                                 buttons=[button(i) for i in found[:2]] + [{"title": "都不是", "payload": "/deny"}])
+        return [SlotSet("clarify_stage", "alternatives"), SlotSet("clarify_candidates", found)]
+
+    @staticmethod
+    def _confirm(dispatcher: CollectingDispatcher, found: List[str]) -> List[Dict[Text, Any]]:
+        dispatcher.utter_message(response="utter_clarify_confirm", topic=CLARIFIABLE[found[0]],
+                                 buttons=[button(found[0]), {"title": "不是", "payload": "/deny"}])
+        return [SlotSet("clarify_stage", "confirm"), SlotSet("clarify_candidates", found)]
 
     def _next_stage(self, dispatcher: CollectingDispatcher, tracker: Tracker, stage: str) -> List[Dict[Text, Any]]:
         rest = (tracker.get_slot("clarify_candidates") or [])[1:]
+        if stage == "confirm" and len(rest) == 1:  # one other candidate: confirm that one
+            return self._confirm(dispatcher, rest)
         if stage == "confirm" and rest:
             dispatcher.utter_message(response="utter_clarify_alternatives",
                                      first=CLARIFIABLE[rest[0]], second=CLARIFIABLE[rest[1]] if len(rest) > 1 else "其他问题",
@@ -88,17 +102,19 @@ class ActionAcceptClarification(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         found = tracker.get_slot("clarify_candidates") or []
-        unclear = self._unclear_message(tracker)
+        users = [e for e in tracker.events if e.get("event") == "user"]
+        unclear = next((i for i in range(len(users) - 1, -1, -1)
+                        if ((users[i].get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback"), None)
         if tracker.get_slot("clarify_stage") != "confirm" or not found or unclear is None \
                 or previous_bot_action(tracker) != ActionClarifyIntent().name():
+            if tracker.get_slot("handoff_offered"):  # "yes" to the offer of a human
+                return ActionHumanHandoff().run(dispatcher, tracker, domain)
             dispatcher.utter_message(response="utter_anything_else")
             return [SlotSet("clarify_stage", None)]
-        parse = dict(unclear.get("parse_data") or {})
+        message = users[unclear]
+        parse = dict(message.get("parse_data") or {})
         parse["intent"] = {"name": found[0], "confidence": 1.0}
-        return [UserUtteranceReverted(), UserUtteranceReverted(), ActionExecuted("action_listen"),
-                UserUttered(unclear.get("text"), parse_data=parse, input_channel=unclear.get("input_channel"))]
-
-    @staticmethod
-    def _unclear_message(tracker: Tracker) -> Optional[Dict[str, Any]]:
-        users = [e for e in tracker.events if e.get("event") == "user"]
-        return users[-2] if len(users) >= 2 else None
+        # One revert per user message from the unclear one on (the "no"s and this "yes" included).
+        reverts = [UserUtteranceReverted() for _ in range(len(users) - unclear)]
+        return reverts + [ActionExecuted("action_listen"),
+                          UserUttered(message.get("text"), parse_data=parse, input_channel=message.get("input_channel"))]

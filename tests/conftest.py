@@ -76,11 +76,11 @@ def stack(trained_settings: Settings, tmp_path_factory) -> Stack:
 
 
 class Conversation:
-    def __init__(self, settings: Settings, sender: str) -> None:
-        self.settings, self.sender = settings, sender
+    def __init__(self, settings: Settings, sender: str, channel: str = "rest") -> None:
+        self.settings, self.sender, self.channel = settings, sender, channel
 
     def say(self, text: str) -> List[Dict[str, object]]:
-        response = requests.post(f"{self.settings.rasa_url}/webhooks/rest/webhook",
+        response = requests.post(f"{self.settings.rasa_url}/webhooks/{self.channel}/webhook",
                                  json={"sender": self.sender, "message": text}, timeout=60)
         assert response.status_code == 200, response.text
         return response.json()
@@ -100,4 +100,4 @@ class Conversation:
 
 @pytest.fixture
 def conversation(stack: Stack) -> Callable[[], Conversation]:
-    return lambda: Conversation(stack.settings, f"test-{uuid.uuid4().hex[:10]}")
+    return lambda channel="rest": Conversation(stack.settings, f"test-{uuid.uuid4().hex[:10]}", channel)

@@ -94,13 +94,84 @@ def test_handoff_interrupts_a_form(conversation):
 
 
 def test_fallback_asks_to_rephrase_then_offers_a_human(conversation):
+    """Unsure, and the likeliest reading is not a topic (out_of_scope): nothing to confirm."""
     talk = conversation()
-    first = talk.reply("xyzzy plugh")
+    first = talk.reply("我想问一下那个东西")
     second = talk.reply("蓝色的大象在跳舞")
     assert talk.last_intent() == "nlu_fallback"
     assert "换个说法" in first
     assert "转接人工顾问" in second
     assert "转接人工顾问" in talk.reply("好的")
+
+
+def test_declining_the_offered_human_after_rephrasing(conversation):
+    talk = conversation()
+    talk.reply("我想问一下那个东西")
+    assert "转接人工顾问" in talk.reply("蓝色的大象在跳舞")
+    assert "还有什么可以帮您" in talk.reply("不用了")
+    assert talk.tracker()["slots"]["handoff_offered"] is False
+
+
+# Real recogniser output of real recordings (tests/data/audio): unsure, likeliest reading a topic.
+UNCLEAR = "甚至出现交易几乎停滞的情况"
+
+
+def intent_payloads(messages):
+    return [b["payload"] for m in messages for b in m.get("buttons") or []]
+
+
+def test_unsure_chat_turn_offers_the_top_two_as_buttons(conversation):
+    talk = conversation()
+    messages = talk.say(UNCLEAR)
+    assert talk.last_intent() == "nlu_fallback"
+    not_topics = {"nlu_fallback", "out_of_scope", "greet", "goodbye", "thanks", "affirm", "deny", "inform"}
+    ranking = [r["name"] for r in talk.tracker()["latest_message"]["intent_ranking"] if r["name"] not in not_topics]
+    payloads = intent_payloads(messages)
+    assert payloads == [f"/{ranking[0]}", f"/{ranking[1]}", "/deny"]
+    assert "哪一项" in messages[0]["text"] and "按1" not in messages[0]["text"]
+    talk.say(payloads[1])  # a button: straight to that intent, not through the classifier
+    assert talk.last_intent() == ranking[1]
+
+
+def test_unsure_phone_turn_is_confirmed_and_yes_replays_the_question_as_understood(conversation):
+    talk = conversation("phone")
+    messages = talk.say(UNCLEAR)
+    payloads = intent_payloads(messages)
+    assert len(payloads) == 2 and payloads[1] == "/deny"
+    assert "对的话请说“是”或按1，不是请按2" in messages[0]["text"]
+    guessed = payloads[0][1:]
+    talk.say("是的")
+    tracker = talk.tracker()
+    assert tracker["latest_message"]["intent"]["name"] == guessed
+    assert tracker["latest_message"]["text"] == UNCLEAR  # the caller's words, now understood
+    # the history keeps what happened: the unsure parse and the "yes" rewound, the question re-added
+    events = [(e["event"], e.get("text")) for e in tracker["events"] if e["event"] in ("user", "rewind")]
+    assert events == [("user", UNCLEAR), ("user", "是的"), ("rewind", None), ("rewind", None), ("user", UNCLEAR)]
+    assert tracker["slots"]["clarify_stage"] is None
+
+
+def test_phone_no_offers_the_next_topics_then_the_keypad_menu(conversation):
+    talk = conversation("phone")
+    first = intent_payloads(talk.say(UNCLEAR))[0]
+    offered, menu = [first], None
+    for _ in range(3):
+        messages = talk.say("不是")
+        text = "".join(m.get("text", "") for m in messages)
+        if "按0转人工" in text:
+            menu = intent_payloads(messages)
+            break
+        offered += [p for p in intent_payloads(messages) if p != "/deny"]
+    assert len(offered) >= 2 and len(set(offered)) == len(offered)  # each "no" brings new topics
+    assert menu == ["/order_status", "/warranty", "/repair_appointment", "/case_followup", "/human_handoff"]
+    assert "订单号" in talk.reply(menu[0])
+    assert talk.last_intent() == "order_status"
+
+
+def test_yes_without_a_pending_question_is_not_replayed(conversation):
+    talk = conversation("phone")
+    talk.reply("你好")
+    assert "还有什么可以帮您" in talk.reply("是的")
+    assert talk.last_intent() == "affirm"
 
 
 def test_scam_call_warning(conversation):

@@ -1,8 +1,10 @@
-"""NLU quality: a held-out set written separately from the training data, and cross-validation.
+"""NLU quality: evaluation sets written separately from the training data, and cross-validation.
 
-Floors: 5-fold cross-validation on data/nlu measured 0.80 accuracy (README). The 3-fold run here
-trains on a third less data, so its floor sits below that; the held-out floor guards the shipped model.
-A drop under either means new data or config made the classifier worse, not noise."""
+Floors (README, "NLU accuracy", for the measurements): the test set (never used to choose anything)
+measured 0.964 typed, floor 0.92 — the target; the dev set through the recognition error model
+measured 0.90–0.93 over three seeds, floor 0.85 — the spoken target; the 3-fold run trains on a third
+less data than the shipped model, so its floor sits below the 5-fold measurement. A drop under a
+floor means new data or config made the classifier worse, not noise."""
 from __future__ import annotations
 
 import json
@@ -16,9 +18,12 @@ from hotline.training import rasa_env
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "data" / "eval" / "nlu_heldout.tsv"
+EVAL_SETS = sorted((ROOT / "data" / "eval").glob("*.tsv"))
 HELDOUT_ACCURACY_FLOOR = 0.88
 HELDOUT_MACRO_F1_FLOOR = 0.85
-CV_ACCURACY_FLOOR = 0.72
+TEST_ACCURACY_FLOOR = 0.92
+SPOKEN_DEV_ACCURACY_FLOOR = 0.85
+CV_ACCURACY_FLOOR = 0.80
 
 
 def training_texts():
@@ -30,16 +35,18 @@ def training_texts():
     return texts
 
 
-def test_heldout_set_is_not_in_the_training_data():
+def test_evaluation_sets_are_not_in_the_training_data():
     import re
 
+    assert len(EVAL_SETS) >= 3
     plain = {re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", t) for t in training_texts()}
-    rows = [line.split("\t")[0] for line in HELDOUT.read_text().splitlines()[1:]]
-    assert not plain & set(rows)
+    for path in EVAL_SETS:
+        rows = [line.split("\t")[0] for line in path.read_text().splitlines()[1:]]
+        assert not plain & set(rows), path.name
 
 
-def run_eval(path: Path):
-    result = subprocess.run([sys.executable, "-m", "hotline.cli", "eval", "nlu", str(path), "--json"],
+def run_eval(path: Path, *extra: str):
+    result = subprocess.run([sys.executable, "-m", "hotline.cli", "eval", "nlu", str(path), "--json", *extra],
                             cwd=ROOT, env=rasa_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
@@ -52,6 +59,33 @@ def test_heldout_accuracy(trained_settings):
     assert set(report["predictions"][0]) >= {"text", "intent", "predicted", "confidence"}
     assert report["accuracy"] >= HELDOUT_ACCURACY_FLOOR, report["confusions"]
     assert report["macro_f1"] >= HELDOUT_MACRO_F1_FLOOR
+
+
+def test_test_set_accuracy(trained_settings):
+    report = run_eval(ROOT / "data" / "eval" / "nlu_test.tsv")
+    assert report["n"] >= 300
+    assert report["accuracy"] >= TEST_ACCURACY_FLOOR, report["confusions"]
+
+
+def test_simulated_spoken_dev_accuracy(trained_settings):
+    typed = run_eval(ROOT / "data" / "eval" / "nlu_dev.tsv")
+    spoken = run_eval(ROOT / "data" / "eval" / "nlu_dev.tsv", "--spoken", "1")
+    changed = sum(a["text"] != b["text"] for a, b in zip(typed["predictions"], spoken["predictions"]))
+    assert changed >= 0.4 * spoken["n"]  # the error model really garbles the questions
+    assert spoken["accuracy"] >= SPOKEN_DEV_ACCURACY_FLOOR, spoken["confusions"]
+
+
+def test_what_used_to_be_misunderstood(trained_settings, tmp_path):
+    """Failures found by the independent evaluation (issue 7): a clean transcript taken for
+    out_of_scope, a locked second-hand phone taken for a scam call, punctuation and invisible text
+    taken for "yes", random letters taken for a scam call."""
+    path = tmp_path / "cases.tsv"
+    path.write_text("text\tintent\n为什么我的相机会闪退\tcrash\n是二手的，屏幕上说已锁定至所有者\tactivation\n"
+                    "。\tout_of_scope\n...\tout_of_scope\n\u200b\tout_of_scope\nqwxzvb\tout_of_scope\n"
+                    "击火不了\tactivation\n", encoding="utf-8")
+    report = run_eval(path)
+    wrong = [(p["text"], p["predicted"]) for p in report["predictions"] if p["predicted"] != p["intent"]]
+    assert not wrong
 
 
 def test_eval_reports_unknown_labels_without_crashing(trained_settings, tmp_path):

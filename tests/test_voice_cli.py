@@ -38,7 +38,14 @@ def test_eval_speech_on_the_shared_recordings():
     assert report["n"] == 3 and report["cer"] <= 0.25
     assert {p["file"] for p in report["predictions"]} == {l.split("\t")[0] for l in
                                                          (AUDIO / "manifest.tsv").read_text().splitlines()[1:]}
-    assert all({"transcript", "cer"} <= set(p) for p in report["predictions"])
+    assert all({"reference", "hypothesis", "cer"} <= set(p) for p in report["predictions"])
+    hello = next(p for p in report["predictions"] if p["file"] == "fireredasr2s_hello_zh.wav")
+    assert hello["reference"] == "你好世界" and hello["hypothesis"].startswith("你好")  # not overwritten
+
+
+def test_eval_speech_through_a_phone_line_is_scored_separately():
+    report = json.loads(hotline("eval", "speech", str(AUDIO / "manifest.tsv"), "--json", "--band", "phone").stdout)
+    assert report["band"] == "phone" and report["n"] == 3 and 0 < report["cer"] <= 0.6
 
 
 def test_eval_spoken_scores_intents_from_recordings(tmp_path, trained_settings):
@@ -52,7 +59,25 @@ def test_eval_spoken_scores_intents_from_recordings(tmp_path, trained_settings):
     report = json.loads(result.stdout)
     assert set(report) >= {"cer", "accuracy", "macro_f1", "n", "predictions"} and report["n"] == 2
     hello = report["predictions"][0]
-    assert hello["predicted"] == "greet" and hello["intent"] == "greet" and hello["text"] == "你好世界"
+    assert hello["predicted"] == "greet" and hello["intent"] == "greet" and hello["reference"] == "你好世界"
+    assert {"intent", "predicted", "confidence", "hypothesis"} <= set(hello)
+
+
+def test_eval_spoken_survives_an_empty_transcript(tmp_path, trained_settings):
+    """Silence gives an empty transcript: scored as out_of_scope (not understood), no crash."""
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(16000)
+        wav.writeframes(b"\0\0" * 16000)
+    manifest = tmp_path / "spoken.tsv"
+    manifest.write_text(f"file\ttext\tintent\n{silence}\t查一下订单\torder_status\n"
+                        f"{AUDIO / 'fireredasr2s_hello_zh.wav'}\t你好世界\tgreet\n", encoding="utf-8")
+    result = hotline("eval", "spoken", str(manifest), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    empty = report["predictions"][0]
+    assert empty["hypothesis"] == "" and empty["predicted"] == "out_of_scope" and empty["cer"] == 1.0
+    assert report["accuracy"] == 0.5
 
 
 def test_eval_speech_rejects_a_manifest_without_the_header(tmp_path):
