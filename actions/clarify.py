@@ -32,6 +32,17 @@ def candidates(tracker: Tracker) -> List[str]:
             if r.get("name") in CLARIFIABLE and float(r.get("confidence") or 0) >= CANDIDATE_FLOOR][:3]
 
 
+def unclear_streak(tracker: Tracker) -> int:
+    """Consecutive user messages the classifier was unsure about, the latest included."""
+    streak = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+                break
+            streak += 1
+    return streak
+
+
 def previous_bot_action(tracker: Tracker) -> Optional[str]:
     """The last action before the latest user message (action_listen does not count)."""
     seen_user = False
@@ -61,7 +72,7 @@ class ActionClarifyIntent(Action):
             dispatcher.utter_message(response="utter_anything_else")
             return ActionResetState().run(dispatcher, tracker, domain)
         found = candidates(tracker)
-        if not found:
+        if not found or unclear_streak(tracker) >= 2:  # unsure twice running: rephrase → human
             return [SlotSet("clarify_stage", None)] + ActionRephraseOrHandoff().run(dispatcher, tracker, domain)
         if tracker.get_latest_input_channel() == PHONE:
             return self._confirm(dispatcher, found)
@@ -82,7 +93,7 @@ class ActionClarifyIntent(Action):
             return self._confirm(dispatcher, rest)
         if stage == "confirm" and rest:
             dispatcher.utter_message(response="utter_clarify_alternatives",
-                                     first=CLARIFIABLE[rest[0]], second=CLARIFIABLE[rest[1]] if len(rest) > 1 else "其他问题",
+                                     first=CLARIFIABLE[rest[0]], second=CLARIFIABLE[rest[1]],
                                      buttons=[button(i) for i in rest[:2]] + [{"title": "都不是", "payload": "/deny"}])
             return [SlotSet("clarify_stage", "alternatives")]
         if stage in ("confirm", "alternatives"):
@@ -107,7 +118,8 @@ class ActionAcceptClarification(Action):
                         if ((users[i].get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback"), None)
         if tracker.get_slot("clarify_stage") != "confirm" or not found or unclear is None \
                 or previous_bot_action(tracker) != ActionClarifyIntent().name():
-            if tracker.get_slot("handoff_offered"):  # "yes" to the offer of a human
+            if tracker.get_slot("handoff_offered") and not tracker.get_slot("clarify_stage"):
+                # "yes" to the offer of a human made on the rephrase path
                 return ActionHumanHandoff().run(dispatcher, tracker, domain)
             dispatcher.utter_message(response="utter_anything_else")
             return [SlotSet("clarify_stage", None)]

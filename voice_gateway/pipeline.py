@@ -9,6 +9,7 @@ from typing import AsyncIterator, Dict, List, Optional
 
 import numpy as np
 
+from hotline.nlu.text import has_content
 from voice_gateway import metrics
 from voice_gateway.bot import BotReply, RasaClient
 from voice_gateway.stt import SpeechToText, Transcript
@@ -49,7 +50,7 @@ class VoicePipeline:
     async def audio_turn(self, sender: str, samples: np.ndarray, transport: str, channel: str = "rest") -> TurnResult:
         transcript = await self.transcribe(samples)
         timings = {"stt": transcript.seconds}
-        if not transcript.text.strip():
+        if not has_content(transcript.text):  # nothing, or only punctuation: ask again
             metrics.TURNS.labels(transport, "not_heard").inc()
             return TurnResult(transcript, BotReply([NOT_HEARD]), timings)
         started = time.perf_counter()

@@ -154,6 +154,9 @@ class WeightedBlockClassifier(IntentClassifier, GraphComponent):
                     for found in per_message]
             blocks[name] = sparse.vstack(rows)
         weights = {name: self.config["block_weights"].get(name, 1.0) for name in blocks}
+        unknown = set(self.config["block_weights"]) - set(blocks)
+        if unknown:  # a misspelt alias would silently weigh 1.0
+            logger.warning("block_weights name no featurizer alias: %s (blocks: %s)", sorted(unknown), sorted(blocks))
         return features.combine(blocks, weights)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -189,7 +192,9 @@ class WeightedBlockClassifier(IntentClassifier, GraphComponent):
         return cls(config, model_storage, resource, classifier, blocks)
 
     def process(self, messages: List[Message]) -> List[Message]:
-        if self.classifier is None:
+        if self.classifier is None:  # a model trained without examples: no intent, not a crash
+            for message in messages:
+                self._set(message, [{"name": None, "confidence": 0.0}])
             return messages
         readable = [m for m in messages if has_content(m.get(TEXT) or "")]
         probabilities = self.classifier.predict_proba(self._matrix(readable)) if readable else []

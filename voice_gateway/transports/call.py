@@ -46,6 +46,7 @@ class PhoneCall:
         self._tasks: set = set()
         self._digits = ""
         self._choices: List[Dict[str, str]] = []  # buttons of the last reply: key N presses the Nth
+        self._choices_at_key: List[Dict[str, str]] = []
         self._menu_timer: Optional[asyncio.Task] = None
         self._window_start, self._window_bytes = time.monotonic(), 0
         self._max_bytes_per_s = max_audio_rate * PHONE_RATE * 2
@@ -82,14 +83,17 @@ class PhoneCall:
         if digit == "*":
             self._digits = ""
             return
+        if not self._digits:  # keys mean what the caller heard when pressing, not a later reply
+            self._choices_at_key = list(self._choices)
         self._digits += digit
         if len(self._digits) == 1 and self.key_choice(digit):
             self._menu_timer = asyncio.ensure_future(self._menu_choice_after_pause())
 
     def key_choice(self, entry: str) -> Optional[str]:
         """The intent a lone key stands for: a button of the last reply, else the keypad menu."""
-        if entry != "0" and entry.isdigit() and 1 <= int(entry) <= len(self._choices):
-            return self._choices[int(entry) - 1]["payload"]
+        choices = self._choices_at_key
+        if entry != "0" and entry.isdigit() and 1 <= int(entry) <= len(choices):
+            return choices[int(entry) - 1]["payload"]
         return KEYPAD_MENU.get(entry)
 
     async def hangup(self) -> None:
@@ -135,7 +139,8 @@ class PhoneCall:
     async def _audio_turn(self, audio: np.ndarray, speech_end: float) -> None:
         async with self._turn_lock:
             result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL)
-            self._choices = result.reply.buttons
+            if result.reply.error is None and result.reply.intent is not None:  # not "say again"
+                self._choices = result.reply.buttons
             turn: Dict[str, object] = {"event": "turn", "speech_end": speech_end,
                                        "transcript": result.transcript.text if result.transcript else "",
                                        "intent": result.reply.intent, "confidence": result.reply.confidence,
@@ -159,7 +164,8 @@ class PhoneCall:
     async def _text_turn(self, text: str) -> None:
         async with self._turn_lock:
             reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
-            self._choices = reply.buttons
+            if reply.error is None:
+                self._choices = reply.buttons
             turn: Dict[str, object] = {"event": "turn", "input": text, "intent": reply.intent,
                                        "texts": reply.texts, "buttons": reply.buttons, "handoff": reply.handoff}
             self.turns.append(turn)
