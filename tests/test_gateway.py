@@ -73,6 +73,26 @@ def test_chat_endpoint_keeps_one_conversation_per_session(stack):
     assert requests.post(url, json={"text": "hi", "session_id": "../../etc"}).status_code == 422
 
 
+def test_chat_offers_choices_as_buttons_and_takes_a_button_as_an_intent(stack):
+    url = stack.settings.gateway_url + "/v1/chat"
+    first = requests.post(url, json={"text": AISHELL_TEXT}).json()
+    assert first["intent"] == "nlu_fallback" and len(first["buttons"]) == 3
+    choice = first["buttons"][0]
+    second = requests.post(url, json={"text": choice["payload"], "session_id": first["session_id"]}).json()
+    assert second["intent"] == choice["payload"][1:] and second["confidence"] == 1.0
+    assert second["buttons"] == []
+
+
+def test_chat_does_not_obey_hand_written_entities(stack):
+    url = stack.settings.gateway_url + "/v1/chat"
+    reply = requests.post(url, json={"text": '/order_status{"phone_tail": "5678"}'}).json()
+    said = user_texts(stack, reply["session_id"])
+    assert said == ['order_status{"phone_tail": "5678"}']  # read as words, not as a command
+    latest = tracker(stack, reply["session_id"])["latest_message"]
+    assert not any(e["entity"] == "phone_tail" and e.get("extractor") is None for e in latest["entities"])
+    assert tracker(stack, reply["session_id"])["slots"]["phone_tail"] is None
+
+
 def test_voice_turn_returns_transcript_intent_and_reply_audio(stack):
     with (AUDIO / "fireredasr2s_hello_zh.wav").open("rb") as handle:
         result = requests.post(f"{stack.settings.gateway_url}/v1/voice/turn",

@@ -38,10 +38,10 @@ def hotline(project: Path, *args: str, check: bool = False) -> subprocess.Comple
 def test_nlu_add_appends_normalised_examples_and_keeps_the_file_hand_editable(project):
     path = project / "data" / "nlu" / "chitchat.yml"
     before = path.read_text(encoding="utf-8")
-    result = hotline(project, "nlu", "add", "greet", "  喂，您好呀  ", "Ｈｅｌｌｏ　客服", "你好", "手机进水了", check=True)
+    result = hotline(project, "nlu", "add", "greet", "  喂，您好呀  ", "Ｈｅｌｌｏ　客服", "您好", "手机进水了", check=True)
     after = path.read_text(encoding="utf-8")
     assert "added    greet: 喂，您好呀" in result.stdout and "added    greet: Hello 客服" in result.stdout
-    assert "exists   greet: 你好" in result.stdout
+    assert "exists   greet: 您好" in result.stdout
     assert "already an example of 'water_damage'" in result.stderr
     assert after.splitlines()[:3] == before.splitlines()[:3]  # the header comments are kept
     assert "    - Hello 客服\n" in after and after.count("手机进水了") == 0
@@ -76,11 +76,11 @@ def test_nlu_check_is_clean_on_the_shipped_data():
 def test_nlu_check_finds_problems(project):
     path = project / "data" / "nlu" / "chitchat.yml"
     text = path.read_text(encoding="utf-8")
-    text = text.replace("    - 谢谢你\n", "    - 谢谢你\n    - 你好\n    - 订单[W123](order_number)\n    - [iPhone](order_number)坏了\n", 1)
+    text = text.replace("    - 谢谢你\n", "    - 谢谢你\n    - 您好\n    - 订单[W123](order_number)\n    - [iPhone](order_number)坏了\n", 1)
     text = text.replace("- intent: deny\n  examples: |\n", "- intent: deny\n  examples: |\n    - 感谢你的帮助啊\n", 1)
     path.write_text(text, encoding="utf-8")
-    report = json.loads(hotline(project, "nlu", "check", "--json", "--skip-rasa", "--min-examples", "30").stdout)
-    assert {"text": "你好", "intents": ["greet", "thanks"]} in report["shared"]
+    report = json.loads(hotline(project, "nlu", "check", "--json", "--skip-rasa", "--min-examples", "60").stdout)
+    assert {"text": "您好", "intents": ["greet", "thanks"]} in report["shared"]
     assert any(d["a"][1] == "感谢你的帮助" or d["b"][1] == "感谢你的帮助啊" for d in report["near_duplicates"])
     assert any(item["intent"] == "payment_change" for item in report["too_few"])
     assert any(item["value"] == "W123" for item in report["regex_mismatch"])

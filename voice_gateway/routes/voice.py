@@ -46,7 +46,7 @@ async def voice_turn(request: Request, pipeline: PipelineDep, settings: Settings
     return JSONResponse({
         "session_id": session_id, "transcript": transcript, "intent": result.reply.intent,
         "confidence": result.reply.confidence, "replies": result.reply.texts,
-        "handoff": result.reply.handoff, "timings": result.timings,
+        "handoff": result.reply.handoff, "buttons": result.reply.buttons, "timings": result.timings,
         "audio_wav_base64": base64.b64encode(reply_wav).decode() if reply_wav else None,
     })
 

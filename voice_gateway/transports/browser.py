@@ -55,16 +55,16 @@ class BrowserStream:
             result = await self.pipeline.audio_turn(self.session_id, audio, "browser")
             await self.send(type="transcript", text=result.transcript.text if result.transcript else "",
                             intent=result.reply.intent, confidence=result.reply.confidence)
-            await self.reply(result.reply.texts)
+            await self.reply(result.reply.texts, result.reply.buttons)
 
     async def text_turn(self, text: str) -> None:
         async with self.lock:
             reply = await self.pipeline.text_turn(self.session_id, text, "browser")
-            await self.reply(reply.texts)
+            await self.reply(reply.texts, reply.buttons)
 
-    async def reply(self, texts) -> None:
-        for text in texts:
-            await self.send(type="bot_text", text=text)
+    async def reply(self, texts, buttons=()) -> None:
+        for i, text in enumerate(texts):  # choices ride on the last text: the widget shows them
+            await self.send(type="bot_text", text=text, buttons=list(buttons) if i == len(texts) - 1 else [])
         self.speaking = asyncio.ensure_future(self.play(texts))
         try:
             await self.speaking
