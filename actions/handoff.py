@@ -28,14 +28,17 @@ SUMMARY_MESSAGES = 5
 
 
 def user_turns(tracker: Tracker) -> List[Dict[Text, Any]]:
-    """User messages of the current session, oldest first."""
+    """User messages of the current session, oldest first; a rewind (a confirmed question replayed,
+    actions/clarify.py) takes back the message before it."""
     turns: List[Dict[Text, Any]] = []
-    for event in reversed(tracker.events):
+    for event in tracker.events:
         if event.get("event") == "session_started":
-            break
-        if event.get("event") == "user":
+            turns = []
+        elif event.get("event") == "user":
             turns.append(event)
-    return list(reversed(turns))
+        elif event.get("event") == "rewind" and turns:
+            turns.pop()
+    return turns
 
 
 def case_summary(tracker: Tracker) -> tuple:
@@ -43,7 +46,8 @@ def case_summary(tracker: Tracker) -> tuple:
     intents = [((t.get("parse_data") or {}).get("intent") or {}).get("name") for t in turns]
     topics = [i for i in intents if i in TOPIC_NAMES]
     topic = topics[-1] if topics else "general"
-    said = [mask_sensitive((t.get("text") or "").strip())[:120] for t in turns if (t.get("text") or "").strip()]
+    said = [mask_sensitive((t.get("text") or "").strip())[:120] for t in turns
+            if (t.get("text") or "").strip() and not (t.get("text") or "").startswith("/")]  # not buttons/keys
     summary = f"来电主题：{TOPIC_NAMES.get(topic, '一般咨询')}。用户原话：" + " / ".join(said[-SUMMARY_MESSAGES:])
     return topic, summary[:1000]
 

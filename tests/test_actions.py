@@ -89,6 +89,20 @@ def test_handoff_summary_is_masked_and_stored(records):
     assert "138****5678" in case.summary and "进水" in case.summary
 
 
+def test_handoff_summary_follows_a_confirmed_question_not_the_rewound_turns(records):
+    """After "您是想…吗？" → "是的", the question is replayed (two rewinds): the summary has the
+    caller's words once, the confirmed topic, and neither "是的" nor a key's intent payload."""
+    dispatcher = CollectingDispatcher()
+    history = [{"event": "session_started"}, user("机火的时候一直转圈", "nlu_fallback", 0.3), user("是的", "affirm"),
+               {"event": "rewind"}, {"event": "rewind"}, user("机火的时候一直转圈", "activation", 1.0),
+               user("/human_handoff", "human_handoff", 1.0)]
+    ActionHumanHandoff().run(dispatcher, tracker(events=history), {})
+    case = records.case(dispatcher.messages[0]["custom"]["case_number"])
+    assert case.topic == "activation"
+    assert case.summary.count("机火的时候一直转圈") == 1
+    assert "是的" not in case.summary and "/human_handoff" not in case.summary
+
+
 @pytest.mark.parametrize("streak,expected", [(1, "utter_ask_rephrase"), (2, "offer"), (3, "handoff")])
 def test_rephrase_then_offer_then_handoff(records, streak, expected):
     dispatcher = CollectingDispatcher()
