@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from hotline.evaluation import read_labelled_tsv  # noqa: E402
 from hotline.nlu import features  # noqa: E402
 from hotline.nlu_data import NluData, plain  # noqa: E402
+from typing import Dict, Iterable, List, Mapping, Sequence  # noqa: E402
 
 VARIANTS = {
     # name: block weights (0 = block off), C
@@ -38,6 +39,54 @@ VARIANTS = {
     "char+e5×2+pinyin×1 C=10": ({"char": 1, "e5": 2, "pinyin": 1}, 10.0),
     "word+char+e5×2+pinyin×1.5 C=10": ({"word": 1, "char": 1, "e5": 2, "pinyin": 1.5}, 10.0),
 }
+
+
+def embed_cached(texts: Iterable[str]) -> Dict[str, np.ndarray]:
+    texts = list(dict.fromkeys(texts))
+    vectors = features.embed(texts)
+    return dict(zip(texts, vectors))
+
+
+def jieba_words(text: str) -> List[str]:
+    import jieba
+
+    return [w for w in jieba.lcut(text.lower()) if w.strip()]
+
+
+
+class BlockModel:
+    """The benchmark's stand-in for the Rasa graph: same blocks, same combination, same classifier.
+    Word and char blocks approximate Rasa's JiebaTokenizer + CountVectorsFeaturizer."""
+
+    def __init__(self, weights: Mapping[str, float], c: float) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+
+        self.weights, self.c = dict(weights), c
+        self.vectorizers = {
+            "word": CountVectorizer(analyzer=jieba_words),
+            "char": CountVectorizer(analyzer="char_wb", ngram_range=(1, 4), lowercase=True),
+            "pinyin": CountVectorizer(analyzer=features.pinyin_ngrams),
+        }
+
+    def _blocks(self, texts: Sequence[str], cache: Mapping[str, np.ndarray], fit: bool):
+        blocks = {}
+        for name, vectorizer in self.vectorizers.items():
+            if self.weights.get(name):
+                blocks[name] = vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
+        if self.weights.get("e5"):
+            blocks["e5"] = np.stack([cache[t] if t in cache else features.embed([t])[0] for t in texts])
+        return features.combine(blocks, self.weights)
+
+    def fit(self, texts, labels, cache) -> "BlockModel":
+        self.clf = features.logistic_regression(self.c).fit(self._blocks(texts, cache, fit=True), labels)
+        return self
+
+    def predict_proba(self, texts, cache) -> np.ndarray:
+        return self.clf.predict_proba(self._blocks(texts, cache, fit=False))
+
+    def predict(self, texts, cache) -> List[str]:
+        return list(self.clf.classes_[self.predict_proba(texts, cache).argmax(axis=1)])
 
 
 def load_training(augment_variants: int, error_model=None):
@@ -86,7 +135,7 @@ def main() -> int:
             devs[f"{Path(path).stem} spoken{seed}"] = [(error_model.apply(t, rng), i) for t, i in labelled]
     started = time.perf_counter()
     embed_texts = set(texts) | {t for rows_ in devs.values() for t, _ in rows_}
-    cache = features.embed_cached(sorted(embed_texts))
+    cache = embed_cached(sorted(embed_texts))
     print(f"{len(rows)} training rows ({int(original.sum())} written, {args.augment} variants each); "
           f"embedded {len(embed_texts)} texts in {time.perf_counter() - started:.1f} s")
     columns = list(dict.fromkeys(name.replace(" spoken", "|").split("|")[0] + (" spoken" if "spoken" in name else "")
@@ -98,14 +147,14 @@ def main() -> int:
         weights, c = VARIANTS[name]
         predicted = np.empty(len(rows), dtype=object)
         for train_idx, test_idx in GroupKFold(args.folds).split(texts, y, groups):
-            model = features.BlockModel(weights, c).fit([texts[i] for i in train_idx], y[train_idx], cache)
+            model = BlockModel(weights, c).fit([texts[i] for i in train_idx], y[train_idx], cache)
             predicted[test_idx] = model.predict([texts[i] for i in test_idx], cache)
         mask = original
         acc = float(np.mean(predicted[mask] == y[mask]))
         f1 = macro_f1(y[mask], predicted[mask])
         line = f"{name:<34}{acc:>8.3f}{f1:>8.3f}"
         if devs:
-            model = features.BlockModel(weights, c).fit(texts, y, cache)
+            model = BlockModel(weights, c).fit(texts, y, cache)
             accuracy = {}
             for dev_name, dev in devs.items():
                 guess = model.predict([t for t, _ in dev], cache)

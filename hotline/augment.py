@@ -39,13 +39,18 @@ def _common_chars() -> Dict[str, int]:
 
 
 @lru_cache(maxsize=1)
+def common_characters() -> List[str]:
+    """Common Chinese characters, most frequent first (also the pool of hotline/nlu/errors.py)."""
+    common = _common_chars()
+    return sorted((c for c, n in common.items() if n > 2000 and "\u4e00" <= c <= "\u9fff"), key=lambda c: -common[c])
+
+
+@lru_cache(maxsize=1)
 def _by_sound() -> Dict[str, List[str]]:
     from pypinyin import Style, lazy_pinyin
 
-    common = _common_chars()
-    ranked = sorted((c for c, n in common.items() if n > 2000 and "\u4e00" <= c <= "\u9fff"), key=lambda c: -common[c])
     table: Dict[str, List[str]] = defaultdict(list)
-    for ch in ranked[:5000]:
+    for ch in common_characters()[:5000]:
         table[lazy_pinyin(ch, style=Style.NORMAL)[0]].append(ch)
     return table
 

@@ -17,6 +17,8 @@ from typing import List, Protocol
 
 import numpy as np
 
+from hotline.nlu.text import content
+
 WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 # Domain words, passed as hotwords: they bias decoding towards the hotline's vocabulary.
 HOTWORDS = "苹果 iPhone iPad Mac AirPods Apple ID 激活 保修 订单 闪退 进水 转人工 序列号 维修 预约"
@@ -140,7 +142,4 @@ ANNOTATION_TAG = re.compile(r"<[^<>]{1,32}>|\[[^\[\]]{1,32}\]")  # <music>, [noi
 def normalize_for_cer(text: str) -> str:
     """Letters and digits only: spaces, punctuation, symbols, emoji, invisible characters and
     annotation tags do not count (so "。" or a zero-width space is empty)."""
-    import unicodedata
-
-    text = unicodedata.normalize("NFKC", ANNOTATION_TAG.sub("", text or "")).lower()
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
+    return content(ANNOTATION_TAG.sub("", text or "")).lower()

@@ -196,15 +196,17 @@ class WeightedBlockClassifier(IntentClassifier, GraphComponent):
             for message in messages:
                 self._set(message, [{"name": None, "confidence": 0.0}])
             return messages
-        readable = [m for m in messages if has_content(m.get(TEXT) or "")]
+        readable = []
+        for message in messages:
+            if has_content(message.get(TEXT) or ""):
+                readable.append(message)
+            else:
+                self._set(message, [{"name": self.config["empty_intent"], "confidence": 1.0}])
         probabilities = self.classifier.predict_proba(self._matrix(readable)) if readable else []
         for message, row in zip(readable, probabilities):
             ranking = sorted(({"name": str(name), "confidence": float(p)}
                               for name, p in zip(self.classifier.classes_, row)), key=lambda r: -r["confidence"])
             self._set(message, ranking[: self.config["ranking_length"]])
-        for message in messages:
-            if not has_content(message.get(TEXT) or ""):
-                self._set(message, [{"name": self.config["empty_intent"], "confidence": 1.0}])
         return messages
 
     @staticmethod

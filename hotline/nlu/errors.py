@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
+from hotline.augment import common_characters
 from hotline.nlu.text import content, fuzzy_syllable
 
 KINDS = ("same_sound", "near_sound", "other")
@@ -109,7 +110,7 @@ class ErrorModel:
                     ch = self._substitute(ch, rng)
                 out.append(ch)
                 if rng.random() < self.insertion * scale:
-                    out.append(rng.choice(_common_characters()[:500]))
+                    out.append(rng.choice(common_characters()[:500]))
             else:
                 out.append(ch)
         return "".join(out)
@@ -123,7 +124,7 @@ class ErrorModel:
         syllable = _syllable(ch)
         if kind == "other":  # never heard in the dev set: a common character that rhymes
             rhyme = _rhyme(syllable)
-            pool = [c for c in _common_characters()[:3000] if c != ch and _rhyme(_syllable(c)) == rhyme]
+            pool = [c for c in common_characters()[:3000] if c != ch and _rhyme(_syllable(c)) == rhyme]
             return rng.choice(pool[:40]) if pool else ch
         target = (lambda s: s == syllable) if kind == "same_sound" else \
             (lambda s: s != syllable and fuzzy_syllable(s) == fuzzy_syllable(syllable))
@@ -138,18 +139,10 @@ def _rhyme(syllable: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _common_characters() -> List[str]:
-    from hotline.augment import _common_chars
-
-    counts = _common_chars()
-    return sorted((c for c in counts if _is_han(c) and counts[c] > 2000), key=lambda c: -counts[c])
-
-
-@lru_cache(maxsize=1)
 def _by_syllable() -> Dict[str, List[str]]:
     """Common characters by exact and by fuzzy syllable (most frequent first)."""
     table: Dict[str, List[str]] = {}
-    for ch in _common_characters()[:5000]:
+    for ch in common_characters()[:5000]:
         syllable = _syllable(ch)
         table.setdefault(syllable, []).append(ch)
         fuzzy = fuzzy_syllable(syllable)

@@ -3,11 +3,11 @@
 Each block is L2-normalised per message and scaled by a weight, so that a block's influence does
 not depend on how many n-grams a sentence happens to have; a balanced logistic regression reads
 the concatenation. The Rasa components (hotline/nlu/components.py) and bench/nlu_pipelines.py
-both use these functions, so a benchmark result is a statement about the shipped pipeline."""
+both use these functions (the benchmark approximates Rasa's word and char count featurizers)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, Iterable, List, Mapping, Sequence
+from typing import List, Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -33,12 +33,6 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def embed_cached(texts: Iterable[str]) -> Dict[str, np.ndarray]:
-    texts = list(dict.fromkeys(texts))
-    vectors = embed(texts)
-    return dict(zip(texts, vectors))
-
-
 def pinyin_ngrams(text: str, max_n: int = 2) -> List[str]:
     """Fuzzy-pinyin syllable n-grams (激活/击火 → ji huo), the analyzer of the phonetic block."""
     syllables = fuzzy_pinyin(text)
@@ -46,12 +40,6 @@ def pinyin_ngrams(text: str, max_n: int = 2) -> List[str]:
     for n in range(2, max_n + 1):
         grams += [" ".join(syllables[i:i + n]) for i in range(len(syllables) - n + 1)]
     return grams
-
-
-def jieba_words(text: str) -> List[str]:
-    import jieba
-
-    return [w for w in jieba.lcut(text.lower()) if w.strip()]
 
 
 def combine(blocks: Mapping[str, object], weights: Mapping[str, float]) -> sparse.csr_matrix:
@@ -67,37 +55,3 @@ def logistic_regression(c: float):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=42)
-
-
-class BlockModel:
-    """The benchmark's stand-in for the Rasa graph: same blocks, same combination, same classifier.
-    Word and char blocks approximate Rasa's JiebaTokenizer + CountVectorsFeaturizer."""
-
-    def __init__(self, weights: Mapping[str, float], c: float) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        self.weights, self.c = dict(weights), c
-        self.vectorizers = {
-            "word": CountVectorizer(analyzer=jieba_words),
-            "char": CountVectorizer(analyzer="char_wb", ngram_range=(1, 4), lowercase=True),
-            "pinyin": CountVectorizer(analyzer=pinyin_ngrams),
-        }
-
-    def _blocks(self, texts: Sequence[str], cache: Mapping[str, np.ndarray], fit: bool):
-        blocks = {}
-        for name, vectorizer in self.vectorizers.items():
-            if self.weights.get(name):
-                blocks[name] = vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
-        if self.weights.get("e5"):
-            blocks["e5"] = np.stack([cache[t] if t in cache else embed([t])[0] for t in texts])
-        return combine(blocks, self.weights)
-
-    def fit(self, texts, labels, cache) -> "BlockModel":
-        self.clf = logistic_regression(self.c).fit(self._blocks(texts, cache, fit=True), labels)
-        return self
-
-    def predict_proba(self, texts, cache) -> np.ndarray:
-        return self.clf.predict_proba(self._blocks(texts, cache, fit=False))
-
-    def predict(self, texts, cache) -> List[str]:
-        return list(self.clf.classes_[self.predict_proba(texts, cache).argmax(axis=1)])
