@@ -13,13 +13,15 @@ from typing import Dict, List, Optional
 from hotline.settings import Settings
 
 
+NLU_COMPONENT_CODE = [Path(__file__).resolve().parent / "nlu" / name
+                      for name in ("components.py", "features.py", "text.py")]
+
+
 def training_inputs(settings: Settings) -> List[Path]:
     root = settings.project_root
     files = [root / "bot" / "config.yml", root / "bot" / "domain.yml"]
     for folder in (root / "bot" / "data", root / "data" / "nlu"):
         files += sorted(folder.rglob("*.yml"))
-    # The project's own NLU components: a model trained by older code would featurize differently.
-    files += [root / "hotline" / "nlu" / name for name in ("components.py", "features.py", "text.py")]
     return files
 
 
@@ -33,6 +35,10 @@ def fingerprint(settings: Settings) -> Dict[str, str]:
         prints["augmentation"] = f"version {AUGMENT_VERSION}, seed {settings.nlu_augment_seed}"
     for path in training_inputs(settings):
         prints[str(path.relative_to(settings.project_root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    # The project's own NLU components, as Rasa imports them (a trainer's project folder may be a
+    # copy without code): a model trained by older code would featurize differently.
+    for path in NLU_COMPONENT_CODE:
+        prints[f"code: hotline/nlu/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return prints
 
 
