@@ -25,6 +25,25 @@ TOPIC_NAMES = {
     "case_followup": "案例跟进", "service_hours": "服务时间", "support_channels": "支持渠道",
 }
 SUMMARY_MESSAGES = 5
+# The source: calls are routed to advisors in skill groups. Topics → the group that handles them.
+SKILL_GROUPS = {
+    "orders": {"order_status", "return_exchange", "payment_change"},
+    "repairs": {"warranty", "repair_appointment", "water_damage", "battery", "activation", "crash", "case_followup"},
+    "account": {"apple_id_reset", "unauthorized_purchase", "scam_call"},
+}
+
+
+def skill_group(topic: str) -> str:
+    return next((group for group, topics in SKILL_GROUPS.items() if topic in topics), "general")
+
+
+def on_phone(tracker: Tracker) -> bool:
+    return tracker.get_latest_input_channel() == "phone"
+
+
+def repeated(number: str) -> str:
+    """A number for the ear: in groups of three, said twice."""
+    return f"{spaced(number)}，我再说一遍，{spaced(number)}"
 
 
 def user_turns(tracker: Tracker) -> List[Dict[Text, Any]]:
@@ -59,11 +78,15 @@ class ActionHumanHandoff(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         topic, summary = case_summary(tracker)
         case = records_client().create_case(tracker.sender_id, topic, summary)
-        dispatcher.utter_message(
-            text=(f"好的，正在为您转接人工顾问。已创建服务案例，编号{spaced(case.case_number)}，请记下以便后续跟进。"
-                  "问题摘要已转给顾问，您不用重复说明。请注意，顾问不会向您索取密码或验证码。"),
-            json_message={"handoff": True, "case_number": case.case_number, "topic": topic, "summary": summary},
-        )
+        if on_phone(tracker):
+            text = (f"好的，正在为您转接顾问，案例编号{repeated(case.case_number)}。"
+                    "顾问已看到问题摘要，也不会向您索取密码或验证码。")
+        else:
+            text = (f"好的，正在为您转接人工顾问。已创建服务案例，编号{spaced(case.case_number)}，请记下以便后续跟进。"
+                    "问题摘要已转给顾问，您不用重复说明。请注意，顾问不会向您索取密码或验证码。")
+        dispatcher.utter_message(text=text, json_message={
+            "handoff": True, "case_number": case.case_number, "topic": topic, "skill_group": skill_group(topic),
+            "summary": summary})
         logger.info("handoff for sender %s, case %s", tracker.sender_id, case.case_number)
         return reset_slots(*FORM_SLOTS) + [SlotSet("handoff_offered", False)]
 

@@ -88,10 +88,16 @@ class ActionBookRepair(Action):
         if any(v is None for v in values.values()):
             return gave_up(dispatcher, tracker, "预约信息")
         case = records_client().book_repair(tracker.sender_id, **values)
+        if tracker.get_latest_input_channel() == "phone":
+            number = spaced(case.case_number)
+            text = (f"已为您登记{values['city']}的维修预约，案例编号{number}，我再说一遍，{number}。"
+                    "门店和时间会由顾问通过官方渠道与您确认。")
+        else:
+            text = (f"已为您登记{values['city']}的维修预约：{values['device']}，{values['fault']}，希望时间{values['preferred_time']}。"
+                    f"案例编号{spaced(case.case_number)}，请记下，以后说“查案例”加编号就能查询进度。"
+                    "具体门店和时间会由顾问通过官方渠道与您确认，请留意；官方人员不会向您索取密码或验证码。")
         dispatcher.utter_message(
-            text=(f"已为您登记{values['city']}的维修预约：{values['device']}，{values['fault']}，希望时间{values['preferred_time']}。"
-                  f"案例编号{spaced(case.case_number)}，请记下，以后说“查案例”加编号就能查询进度。"
-                  "具体门店和时间会由顾问通过官方渠道与您确认，请留意；官方人员不会向您索取密码或验证码。"),
+            text=text,
             json_message={"case_number": case.case_number, "topic": case.topic},
         )
         return reset_slots("device", "fault", "city", "preferred_time")

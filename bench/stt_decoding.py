@@ -24,6 +24,10 @@ VARIANTS = {
     "beam 5, no fallback": dict(beam_size=5, temperature_fallback=False, hotwords=False),
     "beam 5, fallback (default)": dict(beam_size=5, temperature_fallback=True, hotwords=False),
     "beam 5, fallback, hotwords": dict(beam_size=5, temperature_fallback=True, hotwords=True),
+    # Encoder window fitted to short utterances (faster-whisper chunk_length; longer audio keeps 30 s).
+    "beam 5, fallback, 10 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False, window_s=10),
+    "beam 5, fallback, 15 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False, window_s=15),
+    "beam 5, fallback, 20 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False, window_s=20),
 }
 
 
@@ -33,9 +37,12 @@ def main() -> int:
     parser.add_argument("--bands", default="wide,phone")
     parser.add_argument("--only", default="")
     parser.add_argument("--hypotheses", help="folder for <variant>.<band>.json transcripts")
+    parser.add_argument("--max-seconds", type=float, default=0.0, help="only recordings up to this long")
     args = parser.parse_args()
     manifest = Path(args.manifest)
     rows = read_manifest(manifest, ["file", "transcript"])
+    if args.max_seconds:
+        rows = [r for r in rows if float(r.get("duration") or 0) <= args.max_seconds]
     settings = Settings()
     print(f"{len(rows)} recordings from {manifest}")
     print(f"{'variant':<36}{'band':>6}{'CER':>8}{'long CER':>10}{'s p50':>8}{'s p95':>8}{'empty':>7}")

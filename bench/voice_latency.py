@@ -1,13 +1,19 @@
 """Voice benchmark (not a test): prints numbers.
 
-Simulated Twilio calls (real WebSocket clients speaking the Media Streams protocol, real-time
-paced μ-law audio from the shared Mandarin recordings) against the whole stack started as
-`hotline run` starts it. For each turn: the time from the end of speech to the first reply audio
-byte, as the caller sees it (includes the endpointing silence) and as the gateway logs it (split
-into STT, Rasa turn, TTS first chunk); p50/p95; peak RSS of every process; and how many
-concurrent calls one machine sustains with p95 ≤ 2 s.
+Simulated Twilio calls (real WebSocket clients speaking the Media Streams protocol: 20 ms μ-law
+frames paced in real time and sent continuously, silence included, as Twilio does; marks echoed
+when the audio they follow would have finished playing) against the whole stack started as
+`hotline run` starts it. Callers speak real phone-band Mandarin recordings of 1–4 s
+(data/eval/stt_dev plus the shared clips), after 1 s of silence; a caller waits for the reply to
+finish playing (at most 4 s) and then speaks again, barging in if the bot is still talking.
 
-Usage: .venv/bin/python bench/voice_latency.py [--turns 30] [--levels 1,2,4,6] [--voice PATH]
+For each turn: the time from the end of the caller's speech (found in the clip by Silero VAD) to
+the first reply audio frame, as the caller sees it: endpointing included. Reported for
+sequential turns and for 1, 2, 4 and 6 calls started 1 s apart: p50/p95, unanswered turns (no
+reply audio within 10 s), the gateway's latency split and STT queue wait (from its log), calls
+refused as busy, and the peak RSS of every process.
+
+Usage: .venv/bin/python bench/voice_latency.py [--turns 24] [--levels 1,2,4,6] [--voice PATH]
 Without a Mandarin voice in models/voices the English test voice (same size and architecture as
 zh_CN-huayan-medium) stands in, so TTS timings are representative.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import csv
 import json
 import re
 import sys
@@ -23,7 +30,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import List, Optional
 
+import numpy as np
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +43,15 @@ from bench.proc import memory_mb  # noqa: E402
 from hotline.launcher import Stack  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
 from tests.conftest import english_test_voice, free_port  # noqa: E402
-from voice_gateway.audio import decode, float_to_pcm16, mulaw_encode, resample  # noqa: E402
+from voice_gateway.audio import decode, float_to_pcm16, mulaw_encode, phone_band, resample  # noqa: E402
 from voice_gateway.tts import resolve_voice  # noqa: E402
+from voice_gateway.vad import FRAME, speech_probabilities  # noqa: E402
 
-AUDIO = ROOT / "tests" / "data" / "audio"
-CLIPS = ["firered_aishell1_BAC009S0764W0121.wav", "fireredasr2s_hello_zh.wav", "cosyvoice_zero_shot_prompt.wav"]
+SHARED = ROOT / "tests" / "data" / "audio"
+STT_DEV = ROOT / "data" / "eval" / "stt_dev"
+FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law
+SILENCE = b"\xff" * FRAME_BYTES
+UNANSWERED_AFTER = 10.0
 
 
 def pct(values, q):
@@ -46,112 +59,206 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def mulaw_clip(name: str) -> bytes:
-    return mulaw_encode(float_to_pcm16(resample(decode((AUDIO / name).read_bytes()).samples, 16000, 8000)))
+class Clip:
+    """Phone-band μ-law audio and where its speech ends (seconds from the clip start)."""
+
+    def __init__(self, path: Path) -> None:
+        samples = decode(path.read_bytes()).samples
+        probabilities = speech_probabilities(np.concatenate(
+            [samples, np.zeros(-len(samples) % FRAME, np.float32)]), np.zeros(64, np.float32))
+        voiced = np.nonzero(probabilities >= 0.5)[0]
+        self.name = path.name
+        self.speech_end = (voiced[-1] + 1) * FRAME / 16000 if len(voiced) else len(samples) / 16000
+        self.mulaw = mulaw_encode(float_to_pcm16(resample(phone_band(samples), 16000, 8000)))
 
 
-async def one_call(url: str, clips, turns: int, results: list) -> None:
-    stream_sid, call_sid = "MZ" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
-    async with websockets.connect(url, max_size=None) as ws:
-        inbox: asyncio.Queue = asyncio.Queue()
+def load_clips(low: float = 1.0, high: float = 4.0) -> List[Clip]:
+    paths = [SHARED / "firered_aishell1_BAC009S0764W0121.wav", SHARED / "fireredasr2s_hello_zh.wav"]
+    with (STT_DEV / "manifest.tsv").open(encoding="utf-8") as handle:
+        paths += [STT_DEV / row["file"] for row in csv.DictReader(handle, delimiter="\t")
+                  if low <= float(row["duration"]) <= high]
+    return [clip for clip in map(Clip, paths) if low <= clip.speech_end <= high + 0.5]
 
-        async def receive():
-            async for message in ws:
+
+class Caller:
+    """One simulated Twilio call."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stream_sid, self.call_sid = "MZ" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
+        self.script: List[bytes] = []  # frames to speak; silence when empty
+        self.sent = 0
+        self.media_at: List[float] = []  # arrival time of each reply media frame
+        self.playing_until = 0.0  # when the audio received so far would finish playing
+        self.busy = False
+        self.closed = False
+
+    async def run(self, clips: List[Clip], turns: int, results: list) -> None:
+        async with websockets.connect(self.url, max_size=None) as ws:
+            self.ws = ws
+            receiver = asyncio.ensure_future(self._receive())
+            sender = asyncio.ensure_future(self._send())
+            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            await ws.send(json.dumps({"event": "start", "streamSid": self.stream_sid, "start": {
+                "streamSid": self.stream_sid, "callSid": self.call_sid, "tracks": ["inbound"],
+                "customParameters": {}, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                                        "channels": 1}}}))
+            await self._listen(max_wait=4.0, first=1.5)  # the greeting
+            for turn in range(turns):
+                if self.closed:
+                    break
+                clip = clips[turn % len(clips)]
+                await self._idle(1.0)
+                heard = len(self.media_at)
+                started = await self._speak(clip.mulaw)
+                end_of_speech = started + clip.speech_end
+                first = await self._first_media_after(heard, end_of_speech)
+                results.append(first - end_of_speech if first is not None else float("inf"))
+                await self._listen(max_wait=4.0)
+            self.closed = True
+            await ws.send(json.dumps({"event": "stop", "streamSid": self.stream_sid}))
+            sender.cancel()
+            receiver.cancel()
+
+    async def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for message in self.ws:
                 data = json.loads(message)
-                if data["event"] == "mark":  # play instantly: echo marks so the bot is not "speaking"
-                    await ws.send(json.dumps({"event": "mark", "streamSid": stream_sid, "mark": data["mark"]}))
-                inbox.put_nowait((time.perf_counter(), data))
+                now = time.perf_counter()
+                if data["event"] == "media":
+                    self.media_at.append(now)
+                    self.playing_until = max(self.playing_until, now) + 0.02
+                elif data["event"] == "mark":
+                    loop.call_later(max(0.0, self.playing_until - now), self._echo, data["mark"]["name"])
+                elif data["event"] == "clear":
+                    self.playing_until = now
+        except websockets.ConnectionClosed:
+            self.closed = True
 
-        receiver = asyncio.ensure_future(receive())
-        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": {
-            "streamSid": stream_sid, "callSid": call_sid, "tracks": ["inbound"], "customParameters": {},
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+    def _echo(self, name: str) -> None:
+        if not self.closed:
+            asyncio.ensure_future(self.ws.send(json.dumps(
+                {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})))
 
-        async def send_frames(data: bytes, until_reply: bool = False) -> None:
-            loop, next_at = asyncio.get_running_loop(), asyncio.get_running_loop().time()
-            for start in range(0, len(data) - 159, 160):
-                if until_reply and not inbox.empty():
-                    return
-                await ws.send(json.dumps({"event": "media", "streamSid": stream_sid,
-                                          "media": {"payload": base64.b64encode(data[start:start + 160]).decode()}}))
-                next_at += 0.02
-                await asyncio.sleep(max(0.0, next_at - loop.time()))
-
-        async def quiet(seconds: float) -> None:  # wait until the bot has stopped talking
-            while True:
-                try:
-                    await asyncio.wait_for(inbox.get(), seconds)
-                except asyncio.TimeoutError:
-                    return
-
-        await quiet(1.5)  # the greeting
-        for turn in range(turns):
-            clip = clips[turn % len(clips)]
-            await send_frames(clip)
-            end_of_speech = time.perf_counter()
-            while not inbox.empty():  # anything already here belongs to the previous reply
-                inbox.get_nowait()
-            silence = asyncio.ensure_future(send_frames(b"\xff" * 8000 * 4, until_reply=True))
+    async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self.closed:
+            frame = self.script.pop(0) if self.script else SILENCE
             try:
-                while True:
-                    at, message = await asyncio.wait_for(inbox.get(), 30)
-                    if message["event"] == "media":
-                        results.append(at - end_of_speech)
-                        break
-            except asyncio.TimeoutError:
-                results.append(float("inf"))
-            await silence
-            await quiet(1.0)
-        await ws.send(json.dumps({"event": "stop", "streamSid": stream_sid}))
-        receiver.cancel()
+                await self.ws.send(json.dumps({"event": "media", "streamSid": self.stream_sid,
+                                               "media": {"payload": base64.b64encode(frame).decode()}}))
+            except websockets.ConnectionClosed:
+                return
+            self.sent += 1
+            next_at += 0.02
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    async def _speak(self, mulaw: bytes) -> float:
+        """Queue the clip; returns the time its first frame went out."""
+        frames = [mulaw[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for i in range(0, len(mulaw), FRAME_BYTES)]
+        self.script.extend(frames)
+        queued_at = self.sent + len(self.script) - len(frames)
+        while self.sent <= queued_at:
+            await asyncio.sleep(0.005)
+        return time.perf_counter() - 0.02
+
+    async def _first_media_after(self, heard: int, since: float) -> Optional[float]:
+        deadline = since + UNANSWERED_AFTER
+        while time.perf_counter() < deadline and not self.closed:
+            later = [t for t in self.media_at[heard:] if t > since]
+            if later:
+                return later[0]
+            await asyncio.sleep(0.005)
+        return None
+
+    async def _listen(self, max_wait: float, first: float = 0.0) -> None:
+        """Until the reply has finished playing, at most `max_wait` seconds."""
+        await asyncio.sleep(first)
+        deadline = time.perf_counter() + max_wait
+        while time.perf_counter() < deadline and time.perf_counter() < self.playing_until + 0.3:
+            await asyncio.sleep(0.05)
+
+    async def _idle(self, seconds: float) -> None:
+        self.script.extend([SILENCE] * int(seconds / 0.02))
 
 
-async def run_calls(url: str, clips, calls: int, turns: int) -> list:
+async def run_calls(url: str, clips: List[Clip], calls: int, turns: int, stagger: float = 1.0) -> list:
     results: list = []
-    await asyncio.gather(*(one_call(url, clips[i % len(clips):] + clips[:i % len(clips)], turns, results)
-                           for i in range(calls)))
+
+    async def call(i: int) -> None:
+        await asyncio.sleep(i * stagger)
+        rotated = clips[(i * 3) % len(clips):] + clips[:(i * 3) % len(clips)]
+        await Caller(url).run(rotated, turns, results)
+
+    await asyncio.gather(*(call(i) for i in range(calls)))
     return results
+
+
+def splits_since(log: Path, mark: int) -> List[dict]:
+    return [json.loads(m) for m in re.findall(r"turn timings (\{.*\})", log.read_text()[mark:])]
+
+
+def print_split(splits: List[dict]) -> None:
+    for key, label in (("total", "gateway (endpoint → first audio)"), ("queue", "STT queue wait"),
+                       ("stt", "STT (after the endpoint)"), ("rasa", "Rasa turn"), ("tts_first", "TTS first audio")):
+        values = [s[key] for s in splits if key in s]
+        if values:
+            print(f"    {label:<34} p50={pct(values, 50):.3f} s  p95={pct(values, 95):.3f} s")
+    speculative = [s for s in splits if "speculative" in s]
+    if speculative:
+        hits = sum(1 for s in speculative if s["speculative"])
+        print(f"    transcript ready at the endpoint   {hits}/{len(speculative)} turns")
+    cached = [s for s in splits if "cached" in s]
+    if cached:
+        print(f"    first audio from the TTS cache     {sum(1 for s in cached if s['cached'])}/{len(cached)} turns")
+
+
+def report(label: str, results: list) -> None:
+    answered = [r for r in results if r != float("inf")]
+    print(f"  {label}: caller-observed p50={pct(answered, 50):.2f} s  p95={pct(answered, 95):.2f} s  "
+          f"max={max(answered, default=float('nan')):.2f} s  unanswered={len(results) - len(answered)}/{len(results)}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--turns", type=int, default=30)
+    parser.add_argument("--turns", type=int, default=24, help="sequential turns in one call")
     parser.add_argument("--levels", default="1,2,4,6")
+    parser.add_argument("--turns-per-call", type=int, default=3)
     parser.add_argument("--voice", default=None)
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE setting for the stack")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="hotline-voice-bench-"))
     mandarin = resolve_voice("zh_CN-huayan-medium", ROOT / "models" / "voices")
     voice = args.voice or (str(mandarin) if mandarin else english_test_voice())
+    overrides = dict(item.split("=", 1) for item in args.env)
     settings = Settings(var_dir=var_dir, rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                        audiosocket_port=free_port(), tts_voice=voice)
+                        audiosocket_port=free_port(), tts_voice=voice, **overrides)
     seed(SqlRecordsClient(settings.resolved_database_url()))
-    clips = [mulaw_clip(name) for name in CLIPS]
+    clips = load_clips()
     url = settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
-    print(f"voice: {Path(voice).stem}")
+    print(f"voice: {Path(voice).stem}; {len(clips)} clips of 1–4 s speech "
+          f"(p50 {pct([c.speech_end for c in clips], 50):.1f} s); settings: {overrides or 'defaults'}")
     with Stack(settings) as stack:
         log = stack.logs_dir / "gateway.log"
+        time.sleep(3.0)  # start-up work in the background (model warm-up, TTS cache) settles
         mark = log.stat().st_size
         observed = asyncio.run(run_calls(url, clips, calls=1, turns=args.turns))
-        splits = [json.loads(m) for m in re.findall(r"turn timings (\{.*\})", log.read_text()[mark:])]
-        print(f"\nsequential turns: n={len(observed)} (caller-observed, end of speech → first reply audio, "
-              f"includes the 0.6 s endpointing silence)")
-        print(f"  caller-observed: p50={pct(observed, 50):.2f} s  p95={pct(observed, 95):.2f} s")
-        for key, label in (("total", "gateway (endpoint → first audio)"), ("stt", "STT"), ("rasa", "Rasa turn"),
-                           ("tts_first", "TTS first chunk")):
-            values = [s[key] for s in splits]
-            print(f"  {label:<34} p50={pct(values, 50):.3f} s  p95={pct(values, 95):.3f} s")
+        print("\nsequential turns, one call (end of speech → first reply audio, endpointing included):")
+        report(f"{len(observed)} turns", observed)
+        print_split(splits_since(log, mark))
 
-        print("\nconcurrent calls (2 turns each):")
-        sustained = 0
+        print(f"\ncalls started 1 s apart, {args.turns_per_call} turns each:")
         for level in [int(x) for x in args.levels.split(",")]:
-            results = asyncio.run(run_calls(url, clips, calls=level, turns=2))
-            p95 = pct(results, 95)
-            print(f"  {level} calls: caller-observed p50={pct(results, 50):.2f} s  p95={p95:.2f} s")
-            if p95 <= 2.0:
-                sustained = level
-        print(f"  sustained with p95 ≤ 2 s: {sustained} concurrent calls")
+            mark = log.stat().st_size
+            results = asyncio.run(run_calls(url, clips, calls=level, turns=args.turns_per_call))
+            report(f"{level} calls", results)
+            print_split(splits_since(log, mark))
+            busy = len(re.findall(r"all lines busy", log.read_text()[mark:]))
+            if busy:
+                print(f"    calls refused as busy              {busy}")
 
         print("\nmemory (peak RSS):")
         total = 0.0

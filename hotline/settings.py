@@ -46,7 +46,31 @@ class Settings(BaseSettings):
     stt_beam_size: int = 5
     stt_temperature_fallback: bool = True
     stt_hotwords: bool = False
-    stt_threads: int = 2
+    stt_threads: int = 2  # CTranslate2 threads per recognition worker
+    stt_workers: int = 1  # one queue for every call: workers × threads ≤ cores (README, "Phone latency")
+    # Whisper's encoder window for utterances that fit (faster-whisper `chunk_length`): 30 is
+    # Whisper's own; shorter is faster on short phone questions (measured in the README).
+    stt_window_s: int = 10
+    tts_workers: int = 1  # Piper synthesis threads pool (fixed replies come from the cache)
+    # Endpointing: the reply starts after this much silence; recognition starts speculatively
+    # after `speculate_after_ms` and its result is used if the caller has not spoken again.
+    endpoint_silence_ms: int = 600
+    speculate_after_ms: int = 256
+    # A call whose media stops arriving mid-utterance (a client that sends nothing during
+    # silence) ends the utterance after this long.
+    media_timeout_s: float = 0.8
+    max_calls: int = 4  # simultaneous phone calls per gateway; the next caller hears "all lines busy"
+    # Transfer to a human skill group (orders, repairs, account, general). On Twilio the gateway
+    # redirects the live call with Twilio's REST API to TwiML for the group's target: "queue:NAME"
+    # (<Enqueue>) or a number/SIP URI (<Dial>). On AudioSocket, Asterisk reads the group from
+    # GET /v1/calls/{uuid}/transfer after the socket closes (README dialplan).
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_base: Optional[str] = None  # only for a local stand-in of api.twilio.com in tests
+    transfer_orders: str = "queue:orders"
+    transfer_repairs: str = "queue:repairs"
+    transfer_account: str = "queue:account"
+    transfer_general: str = "queue:general"
     tts_voice: str = "zh_CN-huayan-medium"  # a name in voices_dir, or a path to an .onnx voice
     voices_dir: Path = PROJECT_ROOT / "models" / "voices"
     load_speech: bool = True  # False: text-only gateway (no Whisper, no Piper)
@@ -63,6 +87,13 @@ class Settings(BaseSettings):
     class Config:
         env_file = ".env"
         case_sensitive = False
+
+    def transfer_target(self, group: str) -> str:
+        return getattr(self, f"transfer_{group}", "") or self.transfer_general
+
+    @property
+    def tts_cache_dir(self) -> Path:
+        return self.models_dir / "tts-cache"
 
     @property
     def model_path(self) -> Path:

@@ -138,7 +138,7 @@ def test_unsure_phone_turn_is_confirmed_and_yes_replays_the_question_as_understo
     messages = talk.say(UNCLEAR)
     payloads = intent_payloads(messages)
     assert len(payloads) == 2 and payloads[1] == "/deny"
-    assert "对的话请说“是”或按1，不是请按2" in messages[0]["text"]
+    assert "对的话请说是或按1，不是请按2" in messages[0]["text"]
     guessed = payloads[0][1:]
     talk.say("是的")
     tracker = talk.tracker()
@@ -222,3 +222,36 @@ def test_case_survives_a_restart_of_both_servers(trained_settings, tmp_path):
         # … and the case by the records database
         reply = Conversation(settings, "another-caller").reply(f"案例编号{case_number}进展怎么样了")
         assert "电池" in reply and "已受理" in reply
+
+
+# --- the phone channel: replies for the ear ---------------------------------------------------
+
+def test_phone_answer_is_short_and_yes_tells_the_rest(conversation):
+    phone, chat = conversation("phone"), conversation()
+    short = phone.reply("新买的iPhone开机激活一直失败")
+    full = chat.reply("新买的iPhone开机激活一直失败")
+    assert phone.last_intent() == "activation" and chat.last_intent() == "activation"
+    assert short.endswith("需要我详细说说吗？") and len(short) <= 60
+    assert "激活锁" in full and len(full) > 3 * len(short)
+    assert phone.reply("好的") == full  # the details are the chat version
+    assert "还有什么可以帮您" in phone.reply("是的")  # nothing more was offered
+
+
+def test_no_to_the_details_moves_on(conversation):
+    phone = conversation("phone")
+    assert phone.reply("手机不小心掉进水里了").endswith("需要我详细说说吗？")
+    assert "还有什么可以帮您" in phone.reply("不用了")
+
+
+@pytest.mark.parametrize("topic,group", [("我的订单到哪了", "orders"), ("手机激活不了", "repairs"),
+                                         ("我的Apple ID密码忘了", "account"), ("你好", "general")])
+def test_handoff_names_the_skill_group_and_repeats_the_case_number_on_the_phone(conversation, topic, group):
+    phone = conversation("phone")
+    phone.say(topic)
+    messages = phone.say("转人工")
+    handoff = next(m["custom"] for m in messages if m.get("custom"))
+    assert handoff["skill_group"] == group
+    text = next(m["text"] for m in messages if m.get("text"))
+    spaced = " ".join(handoff["case_number"][i:i + 3] for i in range(0, 9, 3))
+    assert text.count(spaced) == 2 and "再说一遍" in text
+    assert len([s for s in re.split(r"[。？！]", text) if s.strip()]) <= 2

@@ -262,7 +262,7 @@ def test_twilio_unsure_question_is_confirmed_and_answered_with_the_keypad(stack)
             return call_sid, confirm, after_no, answer
 
     call_sid, confirm, after_no, answer = asyncio.run(call())
-    assert "对的话请说“是”或按1，不是请按2" in confirm["text"]
+    assert "对的话请说是或按1，不是请按2" in confirm["text"]
     first_guess = confirm["data"]["buttons"][0]["payload"]
     assert [b["payload"] for b in confirm["data"]["buttons"]][1:] == ["/deny"]
     offered = after_no["data"]["buttons"][0]["payload"]
@@ -422,3 +422,188 @@ def test_rasa_down_gives_a_spoken_apology_not_silence(stack, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+# --- calls end, stall and move cleanly ------------------------------------------------------------
+
+def metric_value(stack_or_url, name: str, **labels) -> float:
+    url = stack_or_url if isinstance(stack_or_url, str) else stack_or_url.settings.gateway_url
+    text = requests.get(f"{url}/metrics").text
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + ("{" + wanted + "}" if labels else " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_speech_is_recognised_during_the_pause_and_used_at_the_endpoint(stack):
+    used_before = metric_value(stack, "hotline_stt_speculation_total", outcome="used")
+
+    async def call():
+        url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
+        async with websockets.connect(url, max_size=None) as ws:
+            caller = TwilioCaller(ws, "CA" + uuid.uuid4().hex)
+            await caller.start()
+            await caller.wait_for(lambda m: m["event"] == "media")
+            await caller.speak(clip_8k_pcm(AISHELL), trailing_silence_s=2.0)
+            for _ in range(80):
+                if len(user_texts(stack, caller.call_sid)) >= 2:
+                    break
+                await caller.drain(0.25)
+            await caller.send({"event": "stop", "streamSid": caller.stream_sid})
+            return caller
+
+    caller = asyncio.run(call())
+    said = user_texts(stack, caller.call_sid)
+    assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
+    assert metric_value(stack, "hotline_stt_speculation_total", outcome="used") >= used_before + 1
+    assert metric_value(stack, "hotline_stt_queue_wait_seconds_count") >= 1
+
+
+def test_media_that_stops_mid_utterance_still_gets_an_answer(stack):
+    """A client that sends nothing during silence: a timer ends the utterance."""
+    async def call():
+        url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
+        async with websockets.connect(url, max_size=None) as ws:
+            caller = TwilioCaller(ws, "CA" + uuid.uuid4().hex)
+            await caller.start()
+            await caller.wait_for(lambda m: m["event"] == "media")
+            await caller.speak(clip_8k_pcm(AISHELL), trailing_silence_s=0.0)  # then nothing at all
+            for _ in range(80):
+                if len(user_texts(stack, caller.call_sid)) >= 2:
+                    break
+                await caller.drain(0.25)
+            await caller.send({"event": "stop", "streamSid": caller.stream_sid})
+            return caller
+
+    caller = asyncio.run(call())
+    said = user_texts(stack, caller.call_sid)
+    assert len(said) == 2 and character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
+    assert metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled") >= 1
+
+
+def test_audiosocket_handoff_records_the_group_and_ends_the_socket(stack):
+    call_uuid = uuid.uuid4()
+
+    async def call():
+        reader, writer = await asyncio.open_connection(stack.settings.host, stack.settings.audiosocket_port)
+        writer.write(frame(0x01, call_uuid.bytes))
+        await read_frames(reader, 2)
+        for digit in "2":  # keypad menu: 2 = warranty, then 0 = an advisor
+            writer.write(frame(0x03, digit.encode()))
+        await writer.drain()
+        await read_frames(reader, 3)
+        writer.write(frame(0x03, b"0"))
+        await writer.drain()
+        frames = await read_frames(reader, 60)  # the handoff reply, then the gateway hangs up
+        at_eof = reader.at_eof()
+        writer.close()
+        return frames, at_eof
+
+    frames, at_eof = asyncio.run(call())
+    kinds = [k for k, _ in frames]
+    assert 0x10 in kinds and kinds[-1] == 0x00 and at_eof  # audio, then a hangup frame, then the end
+    said = user_texts(stack, str(call_uuid))
+    assert said[-2:] == ["/warranty", "/human_handoff"]
+    response = requests.get(f"{stack.settings.gateway_url}/v1/calls/{call_uuid}/transfer")
+    assert response.status_code == 200 and response.text == "repairs"
+    assert requests.get(f"{stack.settings.gateway_url}/v1/calls/{uuid.uuid4()}/transfer").status_code == 404
+
+
+class TwilioRestStandIn:
+    """A local stand-in for api.twilio.com (a carrier's API cannot run here): records each
+    `Calls/{sid}.json` update with its basic-auth user and form fields."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        from urllib.parse import parse_qs
+
+        updates = self.updates = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                auth = base64.b64decode(self.headers.get("Authorization", "Basic ").split()[1]).decode()
+                updates.append({"path": self.path, "user": auth.split(":")[0], "password": auth.split(":")[1],
+                                "form": {k: v[0] for k, v in parse_qs(body).items()}})
+                sid = self.path.rsplit("/", 1)[1].split(".")[0]
+                payload = json.dumps({"sid": sid, "status": "in-progress"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def switchboard_gateway(stack, tmp_path_factory):
+    """A second gateway on the same Rasa: one line only, transfers through the Twilio stand-in.
+    Text-only (no speech engines), so transfers happen as soon as the reply is sent."""
+    twilio = TwilioRestStandIn()
+    port = free_port()
+    env = dict(os.environ, GATEWAY_PORT=str(port), RASA_PORT=str(stack.settings.rasa_port), AUDIOSOCKET_PORT="0",
+               LOAD_SPEECH="false", VAR_DIR=str(tmp_path_factory.mktemp("board")),
+               RASA_TOKEN=stack.settings.resolved_rasa_token(), MAX_CALLS="1",
+               TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="secret-token", TWILIO_API_BASE=twilio.url,
+               TRANSFER_ORDERS="queue:orders-team", TRANSFER_GENERAL="+8610000000")
+    process = subprocess.Popen([sys.executable, "-m", "voice_gateway"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            requests.get(f"{url}/healthz", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    yield url, twilio
+    process.terminate()
+    process.wait(timeout=15)
+    twilio.close()
+
+
+def test_twilio_handoff_moves_the_live_call_to_the_skill_group_and_a_full_house_gets_an_advisor(
+        stack, switchboard_gateway):
+    url, twilio = switchboard_gateway
+
+    async def calls():
+        ws_url = url.replace("http", "ws") + "/twilio/media-stream"
+        async with websockets.connect(ws_url) as first_ws:
+            first = TwilioCaller(first_ws, "CA" + uuid.uuid4().hex)
+            await first.start()
+            await first.drain(1.0)
+            async with websockets.connect(ws_url) as second_ws:  # the only line is taken
+                second = TwilioCaller(second_ws, "CA" + uuid.uuid4().hex)
+                await second.start()
+                await second.drain(2.0)
+            await first.dtmf("1")  # order status
+            await first.drain(3.0)
+            await first.dtmf("0")  # an advisor
+            for _ in range(40):
+                if any(first.call_sid in u["path"] for u in twilio.updates):
+                    break
+                await first.drain(0.25)
+            return first, second
+
+    first, second = asyncio.run(calls())
+    moved = {u["path"].rsplit("/", 1)[1][:-5]: u for u in twilio.updates}
+    account = "AC" + "1" * 32
+    busy = moved[second.call_sid]
+    assert busy["path"] == f"/2010-04-01/Accounts/{account}/Calls/{second.call_sid}.json"
+    assert busy["user"] == account and busy["password"] == "secret-token"
+    assert "<Dial><Number>+8610000000</Number></Dial>" in busy["form"]["Twiml"]  # general
+    assert "<Enqueue>orders-team</Enqueue>" in moved[first.call_sid]["form"]["Twiml"]
+    assert user_texts(stack, first.call_sid)[-2:] == ["/order_status", "/human_handoff"]
+    assert user_texts(stack, second.call_sid) == []  # refused calls never reach the bot
+    assert metric_value(url, "hotline_calls_refused_total", transport="twilio") == 1
+    assert metric_value(url, "hotline_transfers_total", transport="twilio", group="orders") == 1

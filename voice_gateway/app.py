@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from hotline.settings import Settings, get_settings
 from voice_gateway.engines import load_engines
-from voice_gateway.routes import chat, health, trainer, twilio, voice, widget
+from voice_gateway.routes import calls, chat, health, trainer, twilio, voice, widget
 from voice_gateway.transports.audiosocket import AudioSocketServer
+from voice_gateway.transports.call import CallSetup
 
 logger = logging.getLogger("voice_gateway")
 
@@ -21,17 +22,20 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.engines = load_engines(settings)
-        app.state.audiosocket = AudioSocketServer(app.state.engines.pipeline, settings.host,
+        app.state.engines = engines = load_engines(settings)
+        app.state.calls = CallSetup(engines.pipeline, engines.switchboard, settings.endpoint_silence_ms,
+                                    settings.speculate_after_ms, settings.media_timeout_s)
+        app.state.audiosocket = AudioSocketServer(app.state.calls, settings.host,
                                                   settings.audiosocket_port, settings.audiosocket_read_timeout)
         await app.state.audiosocket.start()
         logger.info("AudioSocket listening on %s:%s", settings.host, app.state.audiosocket.port)
         yield
         await app.state.audiosocket.stop()
         await app.state.engines.bot.close()
+        app.state.engines.pipeline.close()
 
     app = FastAPI(title="Apple 400 hotline voice gateway", version="0.1.0", lifespan=lifespan)
-    for module in (health, chat, voice, twilio, widget, trainer):
+    for module in (health, chat, voice, twilio, calls, widget, trainer):
         app.include_router(module.router)
     app.include_router(trainer.api)
     return app

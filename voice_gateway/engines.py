@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from hotline.settings import Settings
-from voice_gateway.bot import RasaClient
+from voice_gateway.bot import APOLOGY, RasaClient
+from voice_gateway import prompts
 from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.stt import SpeechToText, WhisperSTT, ensure_whisper_model
+from voice_gateway.switchboard import SKILL_GROUPS, Switchboard, TwilioCallControl
 from voice_gateway.tts import PiperTTS, resolve_voice
+from voice_gateway.tts_cache import CachedTTS, fixed_texts, voice_key
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +22,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Engines:
     pipeline: VoicePipeline
+    switchboard: Switchboard
     status: Dict[str, object] = field(default_factory=dict)
 
     @property
@@ -27,13 +33,14 @@ class Engines:
 def load_engines(settings: Settings) -> Engines:
     status: Dict[str, object] = {}
     stt: Optional[SpeechToText] = None
-    tts: Optional[PiperTTS] = None
+    tts: Optional[CachedTTS] = None
     if settings.load_speech:
         model_dir = settings.whisper_dir
         if settings.stt_model_dir is None:
             ensure_whisper_model(model_dir)
         stt = WhisperSTT(model_dir, threads=settings.stt_threads, beam_size=settings.stt_beam_size,
-                         temperature_fallback=settings.stt_temperature_fallback, hotwords=settings.stt_hotwords)
+                         temperature_fallback=settings.stt_temperature_fallback, hotwords=settings.stt_hotwords,
+                         window_s=settings.stt_window_s)
         status["stt"] = {"engine": "faster-whisper", "model": str(model_dir)}
         voice_path = resolve_voice(settings.tts_voice, settings.voices_dir)
         if voice_path is None:
@@ -43,13 +50,48 @@ def load_engines(settings: Settings) -> Engines:
                 "to an .onnx voice with its .onnx.json.")}
             logger.warning(status["tts"]["warning"])
         else:
-            tts = PiperTTS(voice_path)
-            status["tts"] = {"voice": tts.name, "language": tts.language, "sample_rate": tts.sample_rate,
-                             "mandarin": tts.mandarin}
-            if not tts.mandarin:
+            engine = PiperTTS(voice_path)
+            tts = CachedTTS(engine, settings.tts_cache_dir / voice_key(voice_path))
+            status["tts"] = {"voice": engine.name, "language": engine.language, "sample_rate": engine.sample_rate,
+                             "mandarin": engine.mandarin, "cache": str(tts.directory)}
+            if not engine.mandarin:
                 logger.warning("TTS voice %s is not Mandarin (%s): fine for tests, not for callers",
-                               tts.name, tts.language)
+                               engine.name, engine.language)
     else:
         status["stt"] = status["tts"] = "disabled (LOAD_SPEECH=false)"
     bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token())
-    return Engines(VoicePipeline(bot, stt, tts, stt_concurrency=max(1, settings.stt_threads)), status)
+    pipeline = VoicePipeline(bot, stt, tts, stt_workers=settings.stt_workers, tts_workers=settings.tts_workers)
+    control = None
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        control = TwilioCallControl(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
+    switchboard = Switchboard(settings.max_calls, {g: settings.transfer_target(g) for g in SKILL_GROUPS}, control)
+    status["calls"] = {"max_calls": settings.max_calls, "twilio_transfer": control is not None}
+    if tts is not None:
+        warm_tts_cache(tts, settings)
+    return Engines(pipeline, switchboard, status)
+
+
+def spoken_fixed_texts(settings: Settings):
+    """The domain's responses and the gateway's own prompts."""
+    return [prompts.MENU_PROMPT, prompts.ALL_LINES_BUSY, prompts.NOT_HEARD, prompts.TRANSFER_FAILED, APOLOGY] + \
+        fixed_texts(settings.project_root / "bot" / "domain.yml")
+
+
+def warm_tts_cache(tts: CachedTTS, settings: Settings) -> threading.Thread:
+    """Render the fixed replies in the background, at low CPU priority (a call in progress wins)."""
+    texts = spoken_fixed_texts(settings)
+
+    def warm() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)  # this thread only (Linux)
+        except (AttributeError, OSError):
+            pass
+        try:
+            rendered = tts.warm(texts)
+            logger.info("TTS cache ready in %s (%d clauses rendered now)", tts.directory, rendered)
+        except Exception:
+            logger.exception("TTS cache warm-up failed: fixed replies will be synthesised live")
+
+    thread = threading.Thread(target=warm, name="tts-cache", daemon=True)
+    thread.start()
+    return thread

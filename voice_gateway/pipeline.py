@@ -1,9 +1,11 @@
-"""One bot turn from audio or text: STT → Rasa → TTS, with timings. CPU-bound engines run in
-worker threads; a semaphore keeps concurrent Whisper calls to the number of cores."""
+"""One bot turn from audio or text: STT → Rasa → TTS, with timings. The CPU-bound engines run in
+their own bounded pools: one recognition queue (voice_gateway/recognition.py) and a small TTS
+pool, so concurrent calls queue instead of oversubscribing the cores."""
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Dict, List, Optional
 
@@ -12,10 +14,11 @@ import numpy as np
 from hotline.nlu.text import has_content
 from voice_gateway import metrics
 from voice_gateway.bot import BotReply, RasaClient
+from voice_gateway.prompts import NOT_HEARD
+from voice_gateway.recognition import RecognitionJob, RecognitionQueue
 from voice_gateway.stt import SpeechToText, Transcript
 from voice_gateway.tts import SpeechChunk, TextToSpeech
 
-NOT_HEARD = "抱歉，我没有听清楚，请您再说一遍。"
 
 
 @dataclass
@@ -27,18 +30,25 @@ class TurnResult:
 
 class VoicePipeline:
     def __init__(self, bot: RasaClient, stt: Optional[SpeechToText], tts: Optional[TextToSpeech],
-                 stt_concurrency: int = 2) -> None:
+                 stt_workers: int = 1, tts_workers: int = 1) -> None:
         self.bot, self.stt, self.tts = bot, stt, tts
-        self._stt_slots = asyncio.Semaphore(stt_concurrency)
-        self._tts_slots = asyncio.Semaphore(stt_concurrency)
+        self.recognition = RecognitionQueue(stt, stt_workers) if stt is not None else None
+        self.tts_pool = ThreadPoolExecutor(max(1, tts_workers), thread_name_prefix="tts")
 
-    async def transcribe(self, samples: np.ndarray) -> Transcript:
-        if self.stt is None:
+    def recognise(self, samples: np.ndarray, ended_at: Optional[float] = None,
+                  speculative: bool = False) -> RecognitionJob:
+        """Queue an utterance (or the speech so far, speculatively) for recognition."""
+        if self.recognition is None:
             raise RuntimeError("speech recognition is not loaded")
-        async with self._stt_slots:
-            transcript = await asyncio.to_thread(self.stt.transcribe, samples)
-        metrics.STT_SECONDS.observe(transcript.seconds)
-        return transcript
+        return self.recognition.submit(samples, ended_at, speculative)
+
+    async def transcribe(self, samples: np.ndarray, ended_at: Optional[float] = None) -> Transcript:
+        return await self.recognise(samples, ended_at).future
+
+    def close(self) -> None:
+        if self.recognition is not None:
+            self.recognition.close()
+        self.tts_pool.shutdown(wait=False, cancel_futures=True)
 
     async def text_turn(self, sender: str, text: str, transport: str = "chat", channel: str = "rest") -> BotReply:
         started = time.perf_counter()
@@ -47,9 +57,14 @@ class VoicePipeline:
         metrics.TURNS.labels(transport, "text").inc()
         return reply
 
-    async def audio_turn(self, sender: str, samples: np.ndarray, transport: str, channel: str = "rest") -> TurnResult:
-        transcript = await self.transcribe(samples)
-        timings = {"stt": transcript.seconds}
+    async def audio_turn(self, sender: str, samples: np.ndarray, transport: str, channel: str = "rest",
+                         job: Optional[RecognitionJob] = None) -> TurnResult:
+        """`job`: a recognition already queued for this audio (speculatively, at a pause)."""
+        waited = time.perf_counter()
+        transcript = await (job.future if job is not None else self.transcribe(samples))
+        # Time spent waiting here after the endpoint: the recogniser's share of the turn.
+        timings = {"stt": time.perf_counter() - waited, "queue": transcript.queued,
+                   "stt_engine": transcript.seconds}
         if not has_content(transcript.text):  # nothing, or only punctuation: ask again
             metrics.TURNS.labels(transport, "not_heard").inc()
             return TurnResult(transcript, BotReply([NOT_HEARD]), timings)
@@ -65,11 +80,11 @@ class VoicePipeline:
         if self.tts is None:
             return
         started, first = time.perf_counter(), True
+        loop = asyncio.get_running_loop()
         for text in texts:
             iterator = iter(self.tts.stream(text))
             while True:
-                async with self._tts_slots:
-                    chunk = await asyncio.to_thread(next, iterator, None)
+                chunk = await loop.run_in_executor(self.tts_pool, next, iterator, None)
                 if chunk is None:
                     break
                 if first:

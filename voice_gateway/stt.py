@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +33,7 @@ class Transcript:
     duration: float
     seconds: float = 0.0  # processing time
     dropped: List[str] = field(default_factory=list)  # segments rejected as hallucination/silence
+    queued: float = 0.0  # time spent waiting for a recognition worker
 
 
 class SpeechToText(Protocol):
@@ -69,12 +71,14 @@ class WhisperSTT:
 
     def __init__(self, model_dir: Path, threads: int = 2, beam_size: int = 5,
                  temperature_fallback: bool = True, hotwords: bool = False,
-                 no_speech_threshold: float = 0.6, compression_ratio_threshold: float = 2.4) -> None:
+                 no_speech_threshold: float = 0.6, compression_ratio_threshold: float = 2.4,
+                 window_s: int = 30) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
         from opencc import OpenCC
 
-        self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+        self.model = _window_fitting_model(WhisperModel)(str(model_dir), device="cpu", compute_type="int8",
+                                                          cpu_threads=threads)
         self.to_simplified = OpenCC("t2s")
         self.beam_size = beam_size
         # Retry at higher temperatures only when a decode fails the guards (faster-whisper's default).
@@ -82,6 +86,9 @@ class WhisperSTT:
         self.hotwords = HOTWORDS if hotwords else None
         self.no_speech_threshold = no_speech_threshold
         self.compression_ratio_threshold = compression_ratio_threshold
+        # Whisper pads every input to a 30 s encoder window; for utterances that fit, a shorter
+        # window is much cheaper (README, "Phone latency").
+        self.window_s = window_s
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
         started = time.perf_counter()
@@ -98,6 +105,12 @@ class WhisperSTT:
             no_speech_threshold=self.no_speech_threshold,
             compression_ratio_threshold=self.compression_ratio_threshold)
         kept, dropped = [], []
+        # Decoding is lazy: the window applies while the segments are consumed, in this thread.
+        _window.frames = self.window_s * 100 if duration <= self.window_s - 1.0 else None
+        try:
+            segments = list(segments)
+        finally:
+            _window.frames = None
         for segment in segments:
             text = self.to_simplified.convert(segment.text.strip())
             if (segment.no_speech_prob > self.no_speech_threshold and segment.avg_logprob < -0.8) \
@@ -107,6 +120,24 @@ class WhisperSTT:
             elif text:
                 kept.append(text)
         return Transcript("".join(kept), duration, time.perf_counter() - started, dropped)
+
+
+_window = threading.local()  # encoder frames for the utterance being decoded in this thread
+
+
+def _window_fitting_model(base):
+    """faster-whisper pads every segment's features to 3000 frames (30 s) before the encoder;
+    CTranslate2's Whisper also accepts fewer. This trims the padding to the window chosen for
+    the current utterance (it must fit, with a second to spare)."""
+
+    class WindowFittingWhisperModel(base):
+        def encode(self, features):
+            frames = getattr(_window, "frames", None)
+            if frames is not None and features.shape[-1] > frames:
+                features = features[..., :frames]
+            return super().encode(features)
+
+    return WindowFittingWhisperModel
 
 
 def max_new_tokens(duration: float) -> int:

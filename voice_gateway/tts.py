@@ -30,11 +30,16 @@ class SpeechChunk:
     pcm16: bytes
     sample_rate: int
     text: str
+    cached: bool = False  # from the fixed-reply cache (voice_gateway/tts_cache.py)
 
 
 class TextToSpeech(Protocol):
     sample_rate: int
     language: str
+
+    def prepare(self, text: str) -> str: ...
+
+    def synthesize(self, clause: str) -> bytes: ...
 
     def stream(self, text: str) -> Iterator[SpeechChunk]: ...
 
@@ -58,7 +63,8 @@ def normalize_mandarin(text: str) -> str:
     # case numbers split in threes): read one character at a time.
     text = re.sub(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{4,}(?![A-Za-z0-9])",
                   lambda m: spell_code(m.group(0)), text)
-    text = re.sub(r"(?<=\d) (?=\d)", "", text)  # "123 456 789" was grouped for reading
+    # "123 456 789" was grouped for the listener: each group read digit by digit, a pause between.
+    text = re.sub(r"\d+(?: \d+)+", lambda m: "，".join(spell_digits(g) for g in m.group(0).split()), text)
     text = re.sub(r"\d{4,}", lambda m: spell_digits(m.group(0)), text)
     text = re.sub(r"(\d+(?:\.\d+)?)%", lambda m: "百分之" + cn2an.an2cn(m.group(1)), text)
     text = re.sub(r"\d+(?:\.\d+)?", lambda m: cn2an.an2cn(m.group(0)), text)
@@ -80,10 +86,18 @@ def resolve_voice(voice: str, voices_dir: Path) -> Optional[Path]:
 
 
 class PiperTTS:
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, threads: int = 1) -> None:
+        import onnxruntime
         from piper import PiperVoice
 
         self.voice = PiperVoice.load(str(model_path), config_path=f"{model_path}.json")
+        # Piper's session takes every core by default; synthesis shares the CPU with Whisper,
+        # so it gets a bounded number of threads (and runs in the calling thread with one).
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+        self.voice.session = onnxruntime.InferenceSession(str(model_path), sess_options=options,
+                                                          providers=["CPUExecutionProvider"])
+        self.model_path = model_path
         config = json.loads(Path(f"{model_path}.json").read_text())
         self.sample_rate = int(config["audio"]["sample_rate"])
         self.language = (config.get("espeak") or {}).get("voice", "")
@@ -93,10 +107,14 @@ class PiperTTS:
     def prepare(self, text: str) -> str:
         return normalize_mandarin(text) if self.mandarin else text
 
+    def synthesize(self, clause: str) -> bytes:
+        """16-bit PCM of one prepared clause."""
+        return b"".join(chunk.audio_int16_bytes for chunk in self.voice.synthesize(clause))
+
     def stream(self, text: str) -> Iterator[SpeechChunk]:
         """One chunk per clause, so the caller hears the start before the end is synthesised."""
         for clause in clauses(self.prepare(text)):
-            pcm = b"".join(chunk.audio_int16_bytes for chunk in self.voice.synthesize(clause))
+            pcm = self.synthesize(clause)
             if pcm:
                 yield SpeechChunk(pcm, self.sample_rate, clause)
 

@@ -32,18 +32,23 @@ def speech_probabilities(frames: np.ndarray, context: np.ndarray) -> np.ndarray:
 
 @dataclass
 class VadEvent:
-    kind: str  # "speech_start" | "utterance"
+    kind: str  # "speech_start" | "pause" | "resume" | "utterance"
     audio: Optional[np.ndarray] = None
 
 
 class Endpointer:
     """Feeds 16 kHz float audio; reports when speech starts (for barge-in) and returns the
-    utterance once `silence_ms` of silence follows at least `min_speech_ms` of speech."""
+    utterance once `silence_ms` of silence follows at least `min_speech_ms` of speech.
+
+    After `pause_ms` of silence it also reports a "pause" with the audio so far, so recognition
+    can start before the endpoint, and "resume" if speech comes back before the endpoint (the
+    early result is then stale). Defaults measured in the README, "Phone latency"."""
 
     def __init__(self, threshold: float = 0.5, silence_ms: int = 600, min_speech_ms: int = 250,
-                 max_utterance_s: float = 20.0, pre_roll_ms: int = 200) -> None:
+                 max_utterance_s: float = 20.0, pre_roll_ms: int = 200, pause_ms: int = 256) -> None:
         self.threshold, self.low = threshold, threshold - 0.15
         self.silence_frames = max(1, silence_ms * 16 // FRAME)
+        self.pause_frames = min(self.silence_frames, max(1, pause_ms * 16 // FRAME))
         self.min_speech_frames = max(1, min_speech_ms * 16 // FRAME)
         self.max_frames = int(max_utterance_s * 16000 / FRAME)
         self.pre_roll = max(1, pre_roll_ms * 16 // FRAME)
@@ -56,6 +61,7 @@ class Endpointer:
         self.in_speech = False
         self.speech_frames = 0
         self.silent_run = 0
+        self.paused = False
 
     def feed(self, samples: np.ndarray) -> List[VadEvent]:
         events: List[VadEvent] = []
@@ -77,12 +83,19 @@ class Endpointer:
             if p >= self.low:
                 self.speech_frames += 1
                 self.silent_run = 0
+                if self.paused:
+                    self.paused = False
+                    events.append(VadEvent("resume"))
             else:
                 self.silent_run += 1
             if self.silent_run >= self.silence_frames or len(self.frames) >= self.max_frames:
                 if self.speech_frames >= self.min_speech_frames:
                     events.append(VadEvent("utterance", np.concatenate(self.frames)))
                 self.frames, self.in_speech, self.speech_frames, self.silent_run = [], False, 0, 0
+                self.paused = False
+            elif self.silent_run == self.pause_frames and self.speech_frames >= self.min_speech_frames:
+                self.paused = True
+                events.append(VadEvent("pause", np.concatenate(self.frames)))
         return events
 
     def flush(self) -> Optional[np.ndarray]:

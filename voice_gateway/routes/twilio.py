@@ -20,4 +20,5 @@ async def incoming_call(request: Request, settings: SettingsDep) -> Response:
 
 @router.websocket("/media-stream")
 async def media_stream(websocket: WebSocket) -> None:
-    await serve_media_stream(websocket, websocket.app.state.engines.pipeline)
+    state = websocket.app.state
+    await serve_media_stream(websocket, state.calls, state.engines.switchboard.twilio)

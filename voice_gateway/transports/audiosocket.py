@@ -6,10 +6,9 @@ import logging
 from typing import Dict, Optional
 
 from voice_gateway import metrics
-from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.serializers import ProtocolError
 from voice_gateway.serializers import audiosocket as wire
-from voice_gateway.transports.call import PhoneCall
+from voice_gateway.transports.call import CallSetup, PhoneCall
 
 logger = logging.getLogger(__name__)
 FRAME_SECONDS = 0.02
@@ -22,6 +21,7 @@ class AudioSocketOutput:
         self.writer = writer
         self.queue: "asyncio.Queue[bytes]" = asyncio.Queue()
         self.pacer = asyncio.ensure_future(self._pace())
+        self._sending = False
 
     async def send_audio(self, pcm16_8k: bytes) -> None:
         for start in range(0, len(pcm16_8k), wire.FRAME_BYTES):
@@ -33,13 +33,21 @@ class AudioSocketOutput:
             self.queue.get_nowait()
 
     def playing(self) -> bool:
-        return not self.queue.empty()
+        return not self.queue.empty() or self._sending
+
+    async def transfer(self, group: str, target: str) -> None:
+        """The switchboard has recorded the group; hang up the socket so that Asterisk goes on in
+        the dialplan, which reads the group and routes the caller (README, "Transfers")."""
+        self.writer.write(wire.frame(wire.HANGUP, b""))
+        await self.writer.drain()
+        self.writer.close()  # the read loop sees the end of the stream and hangs up the call
 
     async def _pace(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
             frame = await self.queue.get()
+            self._sending = True
             now = loop.time()
             next_at = max(next_at, now)
             if next_at > now:
@@ -47,14 +55,15 @@ class AudioSocketOutput:
             self.writer.write(wire.frame(wire.AUDIO, frame))
             await self.writer.drain()
             next_at += FRAME_SECONDS
+            self._sending = not self.queue.empty()
 
     def close(self) -> None:
         self.pacer.cancel()
 
 
 class AudioSocketServer:
-    def __init__(self, pipeline: VoicePipeline, host: str, port: int, read_timeout: float = 10.0) -> None:
-        self.pipeline, self.host, self.port, self.read_timeout = pipeline, host, port, read_timeout
+    def __init__(self, calls: CallSetup, host: str, port: int, read_timeout: float = 10.0) -> None:
+        self.calls_setup, self.host, self.port, self.read_timeout = calls, host, port, read_timeout
         self.server: Optional[asyncio.base_events.Server] = None
         self.calls: Dict[str, PhoneCall] = {}  # finished and live calls by UUID (bounded below)
 
@@ -76,7 +85,7 @@ class AudioSocketServer:
                 raise ProtocolError("the first frame must be the call UUID")
             call_id = wire.parse_uuid(payload)
             output = AudioSocketOutput(writer)
-            call = PhoneCall(call_id, self.pipeline, output, "audiosocket")
+            call = self.calls_setup.new_call(call_id, output, "audiosocket")
             self.calls[call_id] = call
             while len(self.calls) > 200:
                 self.calls.pop(next(iter(self.calls)))

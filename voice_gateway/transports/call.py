@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Protocol
 
 import numpy as np
@@ -13,7 +14,11 @@ import soxr
 
 from voice_gateway import metrics
 from voice_gateway.audio import PHONE_RATE, STT_RATE, pcm16_to_float, float_to_pcm16
+from voice_gateway.bot import APOLOGY
 from voice_gateway.pipeline import VoicePipeline
+from voice_gateway.prompts import ALL_LINES_BUSY, MENU_PROMPT, TRANSFER_FAILED
+from voice_gateway.recognition import RecognitionJob
+from voice_gateway.switchboard import Switchboard
 from voice_gateway.vad import Endpointer
 
 logger = logging.getLogger(__name__)
@@ -23,21 +28,45 @@ logger = logging.getLogger(__name__)
 KEYPAD_MENU = {"1": "/order_status", "2": "/warranty", "3": "/repair_appointment", "4": "/case_followup",
                "0": "/human_handoff"}
 CHANNEL = "phone"  # Rasa's phone channel: phone versions of responses
-MENU_PROMPT = "您可以直接说出问题，也可以按1查订单，按2查保修，按3预约维修，按4查案例进度，按0转人工。输入号码时请以井号键结束。"
 DTMF_MENU_WAIT = 1.5  # seconds after a lone menu key before it counts as a menu choice
+PLAYOUT_LIMIT = 60.0  # seconds to wait for a reply to finish playing before a transfer
 
 
 class PhoneOutput(Protocol):
     async def send_audio(self, pcm16_8k: bytes) -> None: ...
     async def clear(self) -> None: ...
     def playing(self) -> bool: ...
+    async def transfer(self, group: str, target: str) -> None: ...
+
+
+@dataclass
+class CallSetup:
+    """What every call of a gateway is made with (transports create calls through it)."""
+    pipeline: VoicePipeline
+    switchboard: Optional[Switchboard] = None
+    endpoint_silence_ms: int = 600
+    speculate_after_ms: int = 256
+    media_timeout_s: float = 0.8
+
+    def new_call(self, call_id: str, output: "PhoneOutput", transport: str) -> "PhoneCall":
+        return PhoneCall(call_id, self.pipeline, output, transport, self.switchboard,
+                         endpoint_silence_ms=self.endpoint_silence_ms, speculate_after_ms=self.speculate_after_ms,
+                         media_timeout_s=self.media_timeout_s)
 
 
 class PhoneCall:
     def __init__(self, call_id: str, pipeline: VoicePipeline, output: PhoneOutput, transport: str,
-                 max_audio_rate: float = 3.0) -> None:
+                 switchboard: Optional[Switchboard] = None, max_audio_rate: float = 3.0,
+                 endpoint_silence_ms: int = 600, speculate_after_ms: int = 256,
+                 media_timeout_s: float = 0.8) -> None:
         self.call_id, self.pipeline, self.output, self.transport = call_id, pipeline, output, transport
-        self.endpointer = Endpointer()
+        self.switchboard = switchboard
+        self.endpointer = Endpointer(silence_ms=endpoint_silence_ms, pause_ms=speculate_after_ms)
+        self.media_timeout_s = media_timeout_s
+        self._speculation: Optional[RecognitionJob] = None
+        self._last_media = time.monotonic()
+        self._admitted = False
+        self.transferred_to: Optional[str] = None
         # Stateful: resampling each 20 ms frame on its own adds an edge artefact every frame.
         self._upsampler = soxr.ResampleStream(PHONE_RATE, STT_RATE, 1, dtype="float32")
         self.turns: List[Dict[str, object]] = []  # what happened, with timings (tests, bench)
@@ -55,19 +84,61 @@ class PhoneCall:
     # --- input -------------------------------------------------------------------------
     async def start(self) -> None:
         metrics.ACTIVE_CALLS.labels(self.transport).inc()
+        self._admitted = self.switchboard is None or self.switchboard.admit(self.transport)
+        if not self._admitted:
+            logger.info("call %s: all lines busy (%s calls)", self.call_id, self.switchboard.active)
+            self._spawn(self._refuse_busy())
+            return
         self._spawn(self._greet())
+        self._spawn(self._watch_media())
 
     async def on_audio(self, pcm16_8k: bytes) -> None:
-        if self.closed or not pcm16_8k:
+        if self.closed or not pcm16_8k or not self._admitted:
             return
         if self._flooded(len(pcm16_8k)):
             return
+        self._last_media = time.monotonic()
         samples = self._upsampler.resample_chunk(pcm16_to_float(pcm16_8k))
         for event in self.endpointer.feed(samples):
             if event.kind == "speech_start" and self.is_speaking():
                 await self.barge_in()
+            elif event.kind == "pause" and self.pipeline.recognition is not None:
+                # Recognise what was said so far while the endpoint silence runs out.
+                self._drop_speculation("superseded")
+                self._speculation = self.pipeline.recognise(event.audio, speculative=True)
+            elif event.kind == "resume":
+                self._drop_speculation("resumed")
             elif event.kind == "utterance":
-                self._spawn(self._audio_turn(event.audio, time.perf_counter()))
+                self._end_utterance(event.audio)
+
+    def _end_utterance(self, audio: np.ndarray) -> None:
+        job, self._speculation = self._speculation, None
+        if job is not None and not job.started:  # still waiting: now it is a finished utterance
+            job.cancel()
+            job = None
+            metrics.SPECULATION.labels("requeued").inc()
+        elif job is not None:
+            metrics.SPECULATION.labels("used").inc()
+        self._spawn(self._audio_turn(audio, time.perf_counter(), job))
+
+    def _drop_speculation(self, outcome: str) -> None:
+        if self._speculation is not None:
+            self._speculation.cancel()
+            self._speculation = None
+            metrics.SPECULATION.labels(outcome).inc()
+
+    async def _watch_media(self) -> None:
+        """Media that stops mid-utterance (a client sending nothing during silence) must not
+        leave the caller waiting: after `media_timeout_s` the utterance ends as if silence came."""
+        while not self.closed:
+            await asyncio.sleep(0.1)
+            if self.endpointer.in_speech and time.monotonic() - self._last_media > self.media_timeout_s:
+                audio = self.endpointer.flush()
+                if audio is not None:
+                    metrics.ERRORS.labels(self.transport, "media_stalled").inc()
+                    self._end_utterance(audio)
+                else:
+                    self._drop_speculation("stalled")
 
     async def on_dtmf(self, digit: str) -> None:
         if self._menu_timer:
@@ -101,6 +172,14 @@ class PhoneCall:
             return
         self.closed = True
         metrics.ACTIVE_CALLS.labels(self.transport).dec()
+        if self._admitted and self.switchboard is not None:
+            self.switchboard.release()
+        self._drop_speculation("hung_up")
+        unfinished = self.endpointer.flush()
+        if unfinished is not None:  # nobody is left to answer: record that it was cut off
+            metrics.ERRORS.labels(self.transport, "hung_up_mid_utterance").inc()
+            logger.info("call %s: hung up during an utterance of %.1f s (not answered)",
+                        self.call_id, len(unfinished) / STT_RATE)
         for task in list(self._tasks):
             task.cancel()
         if self._menu_timer:
@@ -125,6 +204,7 @@ class PhoneCall:
             audio = resampler.resample_chunk(pcm16_to_float(chunk.pcm16))
             if turn is not None and "first_audio_at" not in turn:
                 turn["first_audio_at"] = time.perf_counter()
+                turn["first_cached"] = chunk.cached
             await self.output.send_audio(float_to_pcm16(audio))
         if resampler is not None:
             tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -136,40 +216,86 @@ class PhoneCall:
         reply = await self.pipeline.text_turn(self.call_id, "你好", self.transport, CHANNEL)
         await self._speak_reply(reply.texts + ([MENU_PROMPT] if not reply.error else []), None)
 
-    async def _audio_turn(self, audio: np.ndarray, speech_end: float) -> None:
+    async def _refuse_busy(self) -> None:
+        await self._speak_reply([ALL_LINES_BUSY], None)
+        await self._transfer("general")
+
+    async def _audio_turn(self, audio: np.ndarray, speech_end: float, job: Optional[RecognitionJob] = None) -> None:
         async with self._turn_lock:
-            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL)
+            try:
+                result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL, job=job)
+            except Exception as error:  # a failed turn is answered, never silence
+                await self._apologise(error)
+                return
             if result.reply.error is None and result.reply.intent is not None:  # not "say again"
                 self._choices = result.reply.buttons
             turn: Dict[str, object] = {"event": "turn", "speech_end": speech_end,
                                        "transcript": result.transcript.text if result.transcript else "",
                                        "intent": result.reply.intent, "confidence": result.reply.confidence,
                                        "texts": result.reply.texts, "buttons": result.reply.buttons,
-                                       "handoff": result.reply.handoff, **result.timings}
+                                       "handoff": result.reply.handoff, "speculative": job is not None,
+                                       **result.timings}
             self.turns.append(turn)
             turn["replied_at"] = time.perf_counter()
             await self._speak_reply(result.reply.texts, turn)
             self._log_timings(turn)
+            await self._after_reply(result.reply.handoff)
 
     def _log_timings(self, turn: Dict[str, object]) -> None:
         """One JSON line per spoken turn: the latency split (read by bench/voice_latency.py)."""
         if "first_audio_at" not in turn:
             return
         split = {"call": self.call_id, "transport": self.transport,
-                 "stt": round(turn.get("stt", 0.0), 3), "rasa": round(turn.get("rasa", 0.0), 3),
+                 "queue": round(turn.get("queue", 0.0), 3), "stt": round(turn.get("stt", 0.0), 3),
+                 "stt_engine": round(turn.get("stt_engine", 0.0), 3), "rasa": round(turn.get("rasa", 0.0), 3),
                  "tts_first": round(turn["first_audio_at"] - turn["replied_at"], 3),
-                 "total": round(turn["first_audio_at"] - turn["speech_end"], 3)}
+                 "total": round(turn["first_audio_at"] - turn["speech_end"], 3),
+                 "speculative": turn.get("speculative", False), "cached": turn.get("first_cached", False)}
         logger.info("turn timings %s", json.dumps(split))
 
     async def _text_turn(self, text: str) -> None:
         async with self._turn_lock:
-            reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
+            try:
+                reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
+            except Exception as error:
+                await self._apologise(error)
+                return
             if reply.error is None:
                 self._choices = reply.buttons
             turn: Dict[str, object] = {"event": "turn", "input": text, "intent": reply.intent,
                                        "texts": reply.texts, "buttons": reply.buttons, "handoff": reply.handoff}
             self.turns.append(turn)
             await self._speak_reply(reply.texts, turn)
+            await self._after_reply(reply.handoff)
+
+    async def _apologise(self, error: BaseException) -> None:
+        logger.error("call %s: turn failed: %r", self.call_id, error)
+        metrics.ERRORS.labels(self.transport, "turn_failed").inc()
+        self.turns.append({"event": "turn", "error": type(error).__name__, "texts": [APOLOGY]})
+        await self._speak_reply([APOLOGY], None)
+
+    async def _after_reply(self, handoff: Optional[Dict[str, object]]) -> None:
+        """A handoff reply has been spoken: move the call to the advisor group it names."""
+        if handoff and self.switchboard is not None:
+            await self._transfer(str(handoff.get("skill_group") or "general"))
+
+    async def _transfer(self, group: str) -> None:
+        deadline = time.monotonic() + PLAYOUT_LIMIT
+        while self.output.playing() and time.monotonic() < deadline and not self.closed:
+            await asyncio.sleep(0.05)  # let the caller hear the case number first
+        if self.closed or self.switchboard is None:
+            return
+        target = self.switchboard.target(group)
+        # Recorded first: Asterisk asks for the group as soon as the socket ends.
+        self.switchboard.record_transfer(self.call_id, group, self.transport)
+        try:
+            await self.output.transfer(group, target)
+        except Exception as error:  # the carrier refused: keep the caller, say so
+            logger.error("call %s: transfer to %s failed: %r", self.call_id, group, error)
+            metrics.ERRORS.labels(self.transport, "transfer_failed").inc()
+            await self._speak_reply([TRANSFER_FAILED], None)
+            return
+        self.transferred_to = group
 
     async def _speak_reply(self, texts: List[str], turn: Optional[Dict[str, object]]) -> None:
         self._speaking = asyncio.ensure_future(self.say(texts, turn))

@@ -9,18 +9,20 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voice_gateway import metrics
 from voice_gateway.audio import mulaw_decode, mulaw_encode
-from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.serializers import ProtocolError
 from voice_gateway.serializers import twilio as wire
-from voice_gateway.transports.call import PhoneCall
+from voice_gateway.switchboard import TwilioCallControl, transfer_twiml
+from voice_gateway.transports.call import CallSetup, PhoneCall
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64_000
 
 
 class TwilioOutput:
-    def __init__(self, websocket: WebSocket, stream_sid: str) -> None:
+    def __init__(self, websocket: WebSocket, stream_sid: str, call_sid: str = "",
+                 control: Optional[TwilioCallControl] = None) -> None:
         self.websocket, self.stream_sid = websocket, stream_sid
+        self.call_sid, self.control = call_sid, control
         self.pending_marks: Set[str] = set()
         self._names = itertools.count(1)
 
@@ -46,8 +48,17 @@ class TwilioOutput:
     def played(self, name: str) -> None:
         self.pending_marks.discard(name)
 
+    async def transfer(self, group: str, target: str) -> None:
+        """Redirect the live call to TwiML that queues or dials the group's target; Twilio then
+        ends this media stream."""
+        if self.control is None:
+            logger.warning("twilio: no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN: cannot transfer %s", self.call_sid)
+            raise RuntimeError("Twilio REST credentials are not configured")
+        await self.control.redirect(self.call_sid, transfer_twiml(target))
 
-async def serve_media_stream(websocket: WebSocket, pipeline: VoicePipeline) -> Optional[PhoneCall]:
+
+async def serve_media_stream(websocket: WebSocket, calls: CallSetup,
+                             control: Optional[TwilioCallControl] = None) -> Optional[PhoneCall]:
     await websocket.accept()
     call: Optional[PhoneCall] = None
     output: Optional[TwilioOutput] = None
@@ -73,8 +84,8 @@ async def serve_media_stream(websocket: WebSocket, pipeline: VoicePipeline) -> O
                     metrics.ERRORS.labels("twilio", "media_format").inc()
                     await websocket.close(code=1003, reason="only audio/x-mulaw at 8000 Hz")
                     break
-                output = TwilioOutput(websocket, event.stream_sid)
-                call = PhoneCall(event.call_sid, pipeline, output, "twilio")
+                output = TwilioOutput(websocket, event.stream_sid, event.call_sid, control)
+                call = calls.new_call(event.call_sid, output, "twilio")
                 websocket.state.call = call
                 await call.start()
             elif isinstance(event, (wire.Media, wire.Dtmf, wire.Mark)) and call is None:

@@ -1,0 +1,239 @@
+"""The parts that make phone turns fast, in process: endpointing with speculative pauses, the one
+recognition queue, the fixed-reply TTS cache (real Piper voice), phone versions of the responses,
+and transfer TwiML."""
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import ROOT, english_test_voice
+from voice_gateway.audio import decode
+from voice_gateway.recognition import RecognitionQueue
+from voice_gateway.stt import Transcript
+from voice_gateway.switchboard import Switchboard, transfer_twiml
+from voice_gateway.vad import Endpointer
+
+AUDIO = Path(__file__).parent / "data" / "audio"
+def speech_only(samples: np.ndarray) -> np.ndarray:
+    loud = np.nonzero(np.abs(samples) > 0.02)[0]
+    return samples[loud[0]:loud[-1] + 1]
+
+
+HELLO = speech_only(decode((AUDIO / "fireredasr2s_hello_zh.wav").read_bytes()).samples)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(16000 * seconds), np.float32)
+
+
+def events(endpointer: Endpointer, audio: np.ndarray):
+    found = []
+    for start in range(0, len(audio), 320):  # 20 ms at a time, as a phone line delivers it
+        found += endpointer.feed(audio[start:start + 320])
+    return found
+
+
+# --- endpointing -------------------------------------------------------------------------------
+
+def test_a_pause_starts_speculation_and_speech_after_it_withdraws_it():
+    audio = np.concatenate([silence(0.5), HELLO, silence(0.4), HELLO, silence(1.0)])
+    kinds = [e.kind for e in events(Endpointer(silence_ms=600, pause_ms=256), audio)]
+    # the 0.4 s gap is a pause, not an endpoint: one utterance with both halves
+    assert kinds.count("utterance") == 1
+    assert kinds.index("pause") < kinds.index("resume") < kinds.index("utterance")
+    assert kinds[-2:] == ["pause", "utterance"]
+
+
+def test_the_last_pause_holds_the_audio_the_utterance_ends_with():
+    audio = np.concatenate([silence(0.5), HELLO, silence(1.0)])
+    found = events(Endpointer(silence_ms=600, pause_ms=256), audio)
+    utterance = next(e for e in found if e.kind == "utterance")
+    pause = [e for e in found if e.kind == "pause"][-1]
+    assert found[-2] is pause  # no "resume" after it
+    # the endpoint adds only silence after the pause: recognising the pause's audio is enough
+    assert np.array_equal(utterance.audio[:len(pause.audio)], pause.audio)
+    tail = utterance.audio[len(pause.audio):]
+    assert len(tail) > 0 and float(np.max(np.abs(tail))) < 0.05
+
+
+def test_flush_returns_the_utterance_in_progress_once():
+    endpointer = Endpointer()
+    events(endpointer, np.concatenate([silence(0.3), HELLO]))
+    assert endpointer.in_speech
+    audio = endpointer.flush()
+    assert audio is not None and len(audio) > 16000
+    assert endpointer.flush() is None and not endpointer.in_speech
+
+
+# --- the recognition queue ---------------------------------------------------------------------
+
+class RecordingRecogniser:
+    """Stands in for Whisper where only the scheduling is under test: records the order."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        self.seconds, self.order, self.active, self.most_active = seconds, [], 0, 0
+        self.lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray) -> Transcript:
+        with self.lock:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.active -= 1
+            self.order.append(int(samples[0]))
+        return Transcript(str(int(samples[0])), len(samples) / 16000, self.seconds)
+
+
+def test_utterances_are_recognised_in_the_order_they_ended_one_at_a_time():
+    recogniser = RecordingRecogniser()
+    queue = RecognitionQueue(recogniser, workers=1)
+
+    async def scenario():
+        blocker = queue.submit(np.full(10, 0.0), ended_at=0.0)  # occupies the worker
+        await asyncio.sleep(0.01)
+        guess = queue.submit(np.full(10, 4.0), ended_at=0.5, speculative=True)  # only idle time
+        late = queue.submit(np.full(10, 3.0), ended_at=3.0)
+        early = queue.submit(np.full(10, 1.0), ended_at=1.0)
+        dropped = queue.submit(np.full(10, 2.0), ended_at=2.0)
+        dropped.cancel()  # the caller went on speaking: never recognised
+        results = await asyncio.gather(blocker.future, early.future, late.future, guess.future)
+        return [r.text for r in results], results
+
+    texts, results = asyncio.run(scenario())
+    queue.close()
+    assert texts == ["0", "1", "3", "4"]
+    assert recogniser.order == [0, 1, 3, 4] and recogniser.most_active == 1
+    assert results[2].queued >= 2 * recogniser.seconds * 0.9  # waited for two jobs
+
+
+def test_a_failing_recognition_reaches_the_turn_as_an_error():
+    class Broken:
+        def transcribe(self, samples):
+            raise RuntimeError("decoder crashed")
+
+    queue = RecognitionQueue(Broken())
+
+    async def scenario():
+        return await queue.transcribe(np.zeros(10, np.float32))
+
+    with pytest.raises(RuntimeError, match="decoder crashed"):
+        asyncio.run(scenario())
+    queue.close()
+
+
+# --- fixed replies are audio -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def piper():
+    from voice_gateway.tts import PiperTTS
+
+    return PiperTTS(Path(english_test_voice()))
+
+
+def test_fixed_clauses_come_from_disk_and_dynamic_ones_are_never_stored(piper, tmp_path):
+    from voice_gateway.tts_cache import CachedTTS
+
+    cache = CachedTTS(piper, tmp_path / "voice")
+    fixed = ["Your order has shipped, it will arrive soon.", "Your case number is {case}, please write it down."]
+    assert cache.warm(fixed) == 3  # "Your case number is {case}," is not fixed
+    on_disk = sorted(p.name for p in (tmp_path / "voice").iterdir())
+    assert len(on_disk) == 3
+
+    again = CachedTTS(piper, tmp_path / "voice")  # a restart: everything still on disk
+    assert again.warm(fixed) == 0
+    chunks = list(again.stream("Your case number is 123 456, please write it down."))
+    assert [c.cached for c in chunks] == [False, True]
+    # the cached clause is the rendered file: speech of a plausible length (Piper varies each take)
+    assert chunks[1].pcm16 == again._path(chunks[1].text).read_bytes()
+    live = piper.synthesize(chunks[1].text)
+    assert 0.7 < len(chunks[1].pcm16) / len(live) < 1.4 and len(live) > piper.sample_rate * 2 * 0.5
+    assert sorted(p.name for p in (tmp_path / "voice").iterdir()) == on_disk  # the number was not stored
+
+
+def test_every_fixed_reply_of_the_domain_is_rendered_at_start_up(piper, tmp_path):
+    from hotline.settings import Settings
+    from voice_gateway.engines import spoken_fixed_texts
+    from voice_gateway.tts_cache import CachedTTS, fixed_clauses
+
+    texts = spoken_fixed_texts(Settings())
+    cache = CachedTTS(piper, tmp_path / "voice")
+    wanted = fixed_clauses(texts, piper.prepare)
+    assert len(wanted) > 100
+    cache._fixed.update(wanted)
+    for clause in wanted[:5]:  # render a few (the whole set is the start-up's job)
+        cache._path(clause).parent.mkdir(parents=True, exist_ok=True)
+        cache._path(clause).write_bytes(cache.render(clause))
+    greeting = next(t for t in texts if t.startswith("请直接说出"))  # the menu prompt
+    first = next(iter(cache.stream(greeting)))
+    assert first.cached == (first.text in wanted[:5])
+
+
+# --- replies for the ear -----------------------------------------------------------------------
+
+DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+
+
+def spoken_length(text: str) -> int:
+    return len(re.sub(r"\{[^{}]+\}", "xxxx", text))
+
+
+@pytest.mark.parametrize("name", sorted(DOMAIN["responses"]))
+def test_every_response_has_a_short_phone_version(name):
+    variants = DOMAIN["responses"][name]
+    phone = [v for v in variants if v.get("channel") == "phone"]
+    assert phone, f"{name} has no phone version"
+    for variant in phone:
+        text = variant["text"]
+        sentences = [s for s in re.split(r"[。？！]", text) if s.strip()]
+        assert len(sentences) <= 2 and spoken_length(text) <= 60, text
+        assert not re.search(r"[（）()“”—；]", text), f"{name}: not for the ear: {text}"
+
+
+def test_long_answers_offer_the_rest_and_keep_the_full_text_for_chat():
+    from actions.phone import MORE_DETAIL, detailed_text
+
+    offering = [n for n, vs in DOMAIN["responses"].items()
+                if any(v.get("channel") == "phone" and v["text"].endswith(MORE_DETAIL) for v in vs)]
+    assert {"utter_activation_steps", "utter_water_damage", "utter_scam_warning"} <= set(offering)
+    for name in offering:
+        full = detailed_text(name, DOMAIN)
+        phone = next(v["text"] for v in DOMAIN["responses"][name] if v.get("channel") == "phone")
+        assert full and len(full) > len(phone) and not full.endswith(MORE_DETAIL)
+
+
+def test_numbers_are_read_in_groups():
+    from voice_gateway.tts import clauses, normalize_mandarin
+
+    spoken = normalize_mandarin("案例编号123 456 789，我再说一遍，123 456 789。")
+    assert clauses(spoken)[:3] == ["案例编号一二三，", "四五六，", "七八九，"]
+
+
+# --- transfers ---------------------------------------------------------------------------------
+
+def test_transfer_twiml_queues_or_dials_the_target():
+    queue = ET.fromstring(transfer_twiml("queue:orders"))
+    assert queue.tag == "Response" and queue.find("Enqueue").text == "orders"
+    dial = ET.fromstring(transfer_twiml("+8610000000"))
+    assert dial.find("Dial/Number").text == "+8610000000"
+    sip = ET.fromstring(transfer_twiml("sip:repairs@pbx.example.com"))
+    assert sip.find("Dial/Sip").text == "sip:repairs@pbx.example.com"
+
+
+def test_the_switchboard_counts_lines_and_remembers_transfers():
+    board = Switchboard(2, {"general": "queue:general", "orders": "queue:orders"}, remembered=2)
+    assert board.admit("twilio") and board.admit("twilio") and not board.admit("twilio")
+    board.release()
+    assert board.admit("audiosocket")
+    assert board.target("account") == "queue:general"  # a group without its own target
+    for call in ("a", "b", "c"):
+        board.record_transfer(call, "orders", "audiosocket")
+    assert board.transfer_group("a") is None and board.transfer_group("c") == "orders"

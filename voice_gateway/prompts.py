@@ -1,0 +1,8 @@
+"""What the gateway itself says on the phone (everything else comes from the bot's domain).
+Fixed texts: the TTS cache renders them at start-up (voice_gateway/tts_cache.py)."""
+
+NOT_HEARD = "抱歉，我没有听清楚，请您再说一遍。"
+# Spoken after the phone greeting (utter_greet's phone variant): two sentences in all.
+MENU_PROMPT = "请直接说出您的问题，或者按1查订单，按2查保修，按3预约维修，按4查案例进度，按0转人工。"
+ALL_LINES_BUSY = "您好，现在所有线路都在忙。正在为您转接人工顾问，请稍候。"
+TRANSFER_FAILED = "抱歉，暂时无法为您转接。请稍后再拨，或通过苹果官网联系顾问。"

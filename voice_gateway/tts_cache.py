@@ -1,0 +1,108 @@
+"""Fixed replies are already audio: a clause cache in front of the TTS engine.
+
+Almost every reply is a fixed response of the domain. Each of their clauses is rendered once per
+voice (in the background at start-up) into `models/tts-cache/<voice>/<sha256 of the clause>.pcm`,
+so the first audio of a fixed reply is a file read. Clauses with dynamic parts (numbers, dates,
+statuses, names) are synthesised live and never written to disk: they may hold identifiers."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Set
+
+import yaml
+
+from voice_gateway import metrics
+from voice_gateway.tts import SpeechChunk, TextToSpeech, clauses
+
+logger = logging.getLogger(__name__)
+SLOT = re.compile(r"\{[^{}]*\}")
+
+
+def voice_key(model_path: Path) -> str:
+    """Name + a digest of the voice's config and size: a new voice file gets a new folder."""
+    digest = hashlib.sha256(Path(f"{model_path}.json").read_bytes())
+    digest.update(str(model_path.stat().st_size).encode())
+    return f"{model_path.stem}-{digest.hexdigest()[:12]}"
+
+
+def fixed_texts(domain_path: Path) -> List[str]:
+    """Every text of the domain's responses, phone variants first (callers hear those)."""
+    responses = (yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}).get("responses") or {}
+    variants = [v for values in responses.values() for v in values if isinstance(v, dict) and v.get("text")]
+    variants.sort(key=lambda v: v.get("channel") != "phone")
+    return [v["text"] for v in variants]
+
+
+def fixed_clauses(texts: Iterable[str], prepare) -> List[str]:
+    """Prepared clauses without a slot: what a filled-in reply shares with its template."""
+    seen: Dict[str, None] = {}
+    for text in texts:
+        for clause in clauses(prepare(SLOT.sub("\x00", text))):
+            if "\x00" not in clause:
+                seen.setdefault(clause)
+    return list(seen)
+
+
+class CachedTTS:
+    """A `TextToSpeech` that answers fixed clauses from memory or disk, the rest live."""
+
+    def __init__(self, engine: TextToSpeech, directory: Path) -> None:
+        self.engine, self.directory = engine, directory
+        self.sample_rate, self.language = engine.sample_rate, engine.language
+        self._memory: Dict[str, bytes] = {}
+        self._fixed: Set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return getattr(self.engine, "name", "voice")
+
+    def prepare(self, text: str) -> str:
+        return self.engine.prepare(text)
+
+    def _path(self, clause: str) -> Path:
+        return self.directory / f"{hashlib.sha256(clause.encode('utf-8')).hexdigest()[:32]}.pcm"
+
+    def lookup(self, clause: str) -> Optional[bytes]:
+        pcm = self._memory.get(clause)
+        if pcm is None and clause in self._fixed:
+            path = self._path(clause)
+            if path.exists():
+                pcm = self._memory[clause] = path.read_bytes()
+        return pcm
+
+    def render(self, clause: str) -> bytes:
+        return self.engine.synthesize(clause)
+
+    def warm(self, texts: Iterable[str]) -> int:
+        """Render the fixed clauses not yet on disk; returns how many were rendered."""
+        wanted = fixed_clauses(texts, self.prepare)
+        with self._lock:
+            self._fixed.update(wanted)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        rendered = 0
+        for clause in wanted:
+            path = self._path(clause)
+            if path.exists():
+                continue
+            pcm = self.render(clause)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(pcm)
+            partial.replace(path)  # atomic: a reader sees the whole clause or none
+            rendered += 1
+        return rendered
+
+    def stream(self, text: str) -> Iterator[SpeechChunk]:
+        for clause in clauses(self.prepare(text)):
+            pcm = self.lookup(clause)
+            cached = pcm is not None
+            if pcm is None:
+                pcm = self.render(clause)
+            metrics.TTS_CACHE.labels("cache" if cached else "live").inc()
+            if pcm:
+                yield SpeechChunk(pcm, self.sample_rate, clause, cached=cached)
