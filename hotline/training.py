@@ -81,6 +81,8 @@ def train(settings: Settings, force: bool = False, quiet: bool = False) -> bool:
     root = settings.project_root
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # Taken before training: an edit made while `rasa train` runs must make the next run train again.
+    inputs = fingerprint(settings)
     data = [str(root / "data/nlu"), str(root / "bot/data")]
     if settings.nlu_augment:
         from hotline.augment import write_augmented
@@ -98,7 +100,7 @@ def train(settings: Settings, force: bool = False, quiet: bool = False) -> bool:
     if result.returncode != 0:
         sys.stderr.write(log.read_text()[-3000:])
         raise SystemExit(f"rasa train failed (log: {log})")
-    fingerprint_path(settings).write_text(json.dumps(fingerprint(settings), indent=1, sort_keys=True))
+    fingerprint_path(settings).write_text(json.dumps(inputs, indent=1, sort_keys=True))
     if not quiet:
         print(f"trained in {time.monotonic() - started:.0f} s → {settings.model_path}")
     return True

@@ -102,7 +102,7 @@ def test_voice_turn_returns_transcript_intent_and_reply_audio(stack):
     audio = base64.b64decode(result["audio_wav_base64"])
     with wave.open(io.BytesIO(audio)) as wav:
         assert wav.getframerate() == 22050 and wav.getnframes() > 22050
-    assert set(result["timings"]) == {"stt", "rasa"}
+    assert set(result["timings"]) == {"queue", "stt", "stt_engine", "rasa"}
 
 
 def test_voice_turn_can_answer_with_audio_itself(stack):
@@ -482,34 +482,6 @@ def test_media_that_stops_mid_utterance_still_gets_an_answer(stack):
     assert metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled") >= 1
 
 
-def test_audiosocket_handoff_records_the_group_and_ends_the_socket(stack):
-    call_uuid = uuid.uuid4()
-
-    async def call():
-        reader, writer = await asyncio.open_connection(stack.settings.host, stack.settings.audiosocket_port)
-        writer.write(frame(0x01, call_uuid.bytes))
-        await read_frames(reader, 2)
-        for digit in "2":  # keypad menu: 2 = warranty, then 0 = an advisor
-            writer.write(frame(0x03, digit.encode()))
-        await writer.drain()
-        await read_frames(reader, 3)
-        writer.write(frame(0x03, b"0"))
-        await writer.drain()
-        frames = await read_frames(reader, 60)  # the handoff reply, then the gateway hangs up
-        at_eof = reader.at_eof()
-        writer.close()
-        return frames, at_eof
-
-    frames, at_eof = asyncio.run(call())
-    kinds = [k for k, _ in frames]
-    assert 0x10 in kinds and kinds[-1] == 0x00 and at_eof  # audio, then a hangup frame, then the end
-    said = user_texts(stack, str(call_uuid))
-    assert said[-2:] == ["/warranty", "/human_handoff"]
-    response = requests.get(f"{stack.settings.gateway_url}/v1/calls/{call_uuid}/transfer")
-    assert response.status_code == 200 and response.text == "repairs"
-    assert requests.get(f"{stack.settings.gateway_url}/v1/calls/{uuid.uuid4()}/transfer").status_code == 404
-
-
 class TwilioRestStandIn:
     """A local stand-in for api.twilio.com (a carrier's API cannot run here): records each
     `Calls/{sid}.json` update with its basic-auth user and form fields."""
@@ -551,8 +523,9 @@ def switchboard_gateway(stack, tmp_path_factory):
     """A second gateway on the same Rasa: one line only, transfers through the Twilio stand-in.
     Text-only (no speech engines), so transfers happen as soon as the reply is sent."""
     twilio = TwilioRestStandIn()
-    port = free_port()
-    env = dict(os.environ, GATEWAY_PORT=str(port), RASA_PORT=str(stack.settings.rasa_port), AUDIOSOCKET_PORT="0",
+    port, audiosocket_port = free_port(), free_port()
+    env = dict(os.environ, GATEWAY_PORT=str(port), RASA_PORT=str(stack.settings.rasa_port),
+               AUDIOSOCKET_PORT=str(audiosocket_port),
                LOAD_SPEECH="false", VAR_DIR=str(tmp_path_factory.mktemp("board")),
                RASA_TOKEN=stack.settings.resolved_rasa_token(), MAX_CALLS="1",
                TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="secret-token", TWILIO_API_BASE=twilio.url,
@@ -566,7 +539,7 @@ def switchboard_gateway(stack, tmp_path_factory):
             break
         except requests.ConnectionError:
             time.sleep(0.2)
-    yield url, twilio
+    yield url, twilio, audiosocket_port
     process.terminate()
     process.wait(timeout=15)
     twilio.close()
@@ -574,7 +547,7 @@ def switchboard_gateway(stack, tmp_path_factory):
 
 def test_twilio_handoff_moves_the_live_call_to_the_skill_group_and_a_full_house_gets_an_advisor(
         stack, switchboard_gateway):
-    url, twilio = switchboard_gateway
+    url, twilio, _ = switchboard_gateway
 
     async def calls():
         ws_url = url.replace("http", "ws") + "/twilio/media-stream"
@@ -607,3 +580,31 @@ def test_twilio_handoff_moves_the_live_call_to_the_skill_group_and_a_full_house_
     assert user_texts(stack, second.call_sid) == []  # refused calls never reach the bot
     assert metric_value(url, "hotline_calls_refused_total", transport="twilio") == 1
     assert metric_value(url, "hotline_transfers_total", transport="twilio", group="orders") == 1
+
+
+def test_audiosocket_handoff_records_the_group_and_ends_the_socket(stack, switchboard_gateway):
+    url, _, audiosocket_port = switchboard_gateway
+    call_uuid = uuid.uuid4()
+
+    async def call():
+        reader, writer = await asyncio.open_connection("127.0.0.1", audiosocket_port)
+        writer.write(frame(0x01, call_uuid.bytes))
+        await writer.drain()
+        await asyncio.sleep(1.0)
+        writer.write(frame(0x03, b"2"))  # keypad menu: 2 = warranty, then 0 = an advisor
+        await writer.drain()
+        await asyncio.sleep(3.0)
+        writer.write(frame(0x03, b"0"))
+        await writer.drain()
+        frames = await read_frames(reader, 20)  # the gateway hangs up when the reply is over
+        at_eof = reader.at_eof()
+        writer.close()
+        return frames, at_eof
+
+    frames, at_eof = asyncio.run(call())
+    assert frames and frames[-1] == (0x00, b"") and at_eof  # a hangup frame, then the end of the stream
+    assert user_texts(stack, str(call_uuid))[-2:] == ["/warranty", "/human_handoff"]
+    response = requests.get(f"{url}/v1/calls/{call_uuid}/transfer")
+    assert response.status_code == 200 and response.text == "repairs"
+    assert requests.get(f"{url}/v1/calls/{uuid.uuid4()}/transfer").status_code == 404
+    assert metric_value(url, "hotline_transfers_total", transport="audiosocket", group="repairs") == 1

@@ -34,6 +34,7 @@ def load_engines(settings: Settings) -> Engines:
     status: Dict[str, object] = {}
     stt: Optional[SpeechToText] = None
     tts: Optional[CachedTTS] = None
+    engine: Optional[PiperTTS] = None
     if settings.load_speech:
         model_dir = settings.whisper_dir
         if settings.stt_model_dir is None:
@@ -51,16 +52,18 @@ def load_engines(settings: Settings) -> Engines:
             logger.warning(status["tts"]["warning"])
         else:
             engine = PiperTTS(voice_path)
-            tts = CachedTTS(engine, settings.tts_cache_dir / voice_key(voice_path))
+            if settings.tts_cache:
+                tts = CachedTTS(engine, settings.tts_cache_dir / voice_key(voice_path))
             status["tts"] = {"voice": engine.name, "language": engine.language, "sample_rate": engine.sample_rate,
-                             "mandarin": engine.mandarin, "cache": str(tts.directory)}
+                             "mandarin": engine.mandarin, "cache": str(tts.directory) if tts else None}
             if not engine.mandarin:
                 logger.warning("TTS voice %s is not Mandarin (%s): fine for tests, not for callers",
                                engine.name, engine.language)
     else:
         status["stt"] = status["tts"] = "disabled (LOAD_SPEECH=false)"
     bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token())
-    pipeline = VoicePipeline(bot, stt, tts, stt_workers=settings.stt_workers, tts_workers=settings.tts_workers)
+    pipeline = VoicePipeline(bot, stt, tts or engine, stt_workers=settings.stt_workers,
+                             tts_workers=settings.tts_workers)
     control = None
     if settings.twilio_account_sid and settings.twilio_auth_token:
         control = TwilioCallControl(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)

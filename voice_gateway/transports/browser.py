@@ -47,7 +47,7 @@ class BrowserStream:
                 if self.speaking and not self.speaking.done():
                     self.speaking.cancel()
                     await self.send(type="clear")
-            else:
+            elif event.kind == "utterance":
                 asyncio.ensure_future(self.audio_turn(event.audio))
 
     async def audio_turn(self, audio: np.ndarray) -> None:
