@@ -28,6 +28,9 @@ VARIANTS = {
     "beam 5, fallback, 10 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False, window_s=10),
     "beam 5, fallback, 15 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False, window_s=15),
     "beam 5, fallback, 20 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False, window_s=20),
+    "beam 5, no fallback, 10 s window": dict(beam_size=5, temperature_fallback=False, hotwords=False, window_s=10),
+    "beam 5, fallback on loops only, 10 s window": dict(beam_size=5, temperature_fallback=True, hotwords=False,
+                                                        window_s=10, fallback_on_low_confidence=False),
 }
 
 

@@ -113,7 +113,7 @@ class Caller:
                 started = await self._speak(clip.mulaw)
                 end_of_speech = started + clip.speech_end
                 first = await self._first_media_after(heard, end_of_speech)
-                results.append(first - end_of_speech if first is not None else float("inf"))
+                results.append((self.call_sid, first - end_of_speech if first is not None else float("inf")))
                 await self._listen(max_wait=4.0)
             self.closed = True
             await ws.send(json.dumps({"event": "stop", "streamSid": self.stream_sid}))
@@ -215,10 +215,14 @@ def print_split(splits: List[dict]) -> None:
         print(f"    first audio from the TTS cache     {sum(1 for s in cached if s['cached'])}/{len(cached)} turns")
 
 
-def report(label: str, results: list) -> None:
-    answered = [r for r in results if r != float("inf")]
+def report(label: str, results: list, refused=frozenset()) -> None:
+    """Turns of calls refused as busy (they heard "all lines busy" and went to an advisor) are
+    reported apart: nobody was there to answer them."""
+    served = [seconds for call, seconds in results if call not in refused]
+    answered = [r for r in served if r != float("inf")]
     print(f"  {label}: caller-observed p50={pct(answered, 50):.2f} s  p95={pct(answered, 95):.2f} s  "
-          f"max={max(answered, default=float('nan')):.2f} s  unanswered={len(results) - len(answered)}/{len(results)}")
+          f"max={max(answered, default=float('nan')):.2f} s  unanswered={len(served) - len(answered)}/{len(served)}"
+          + (f"  (+{len(results) - len(served)} turns of {len(refused)} calls refused as busy)" if refused else ""))
 
 
 def main() -> int:
@@ -254,11 +258,9 @@ def main() -> int:
         for level in [int(x) for x in args.levels.split(",")]:
             mark = log.stat().st_size
             results = asyncio.run(run_calls(url, clips, calls=level, turns=args.turns_per_call))
-            report(f"{level} calls", results)
+            refused = set(re.findall(r"call (\S+): all lines busy", log.read_text()[mark:]))
+            report(f"{level} calls", results, refused)
             print_split(splits_since(log, mark))
-            busy = len(re.findall(r"all lines busy", log.read_text()[mark:]))
-            if busy:
-                print(f"    calls refused as busy              {busy}")
 
         print("\nmemory (peak RSS):")
         total = 0.0

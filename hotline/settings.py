@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # Whisper's encoder window for utterances that fit (faster-whisper `chunk_length`): 30 is
     # Whisper's own; shorter is faster on short phone questions (measured in the README).
     stt_window_s: int = 10
-    tts_workers: int = 1  # Piper synthesis threads pool (fixed replies come from the cache)
+    tts_workers: int = 1  # Piper synthesis pool: clauses synthesised at once
+    tts_threads: int = 2  # ONNX threads per synthesis
     tts_cache: bool = True  # render fixed replies once per voice into models/tts-cache (False: all live)
     # Endpointing: the reply starts after this much silence; recognition starts speculatively
     # after `speculate_after_ms` and its result is used if the caller has not spoken again.

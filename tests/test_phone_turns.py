@@ -237,3 +237,63 @@ def test_the_switchboard_counts_lines_and_remembers_transfers():
     for call in ("a", "b", "c"):
         board.record_transfer(call, "orders", "audiosocket")
     assert board.transfer_group("a") is None and board.transfer_group("c") == "orders"
+
+
+# --- a failed turn is answered ----------------------------------------------------------------
+
+class RecordingOutput:
+    """The phone side of a call in process: keeps what the caller would hear."""
+
+    def __init__(self) -> None:
+        self.audio: list = []
+
+    async def send_audio(self, pcm16_8k: bytes) -> None:
+        self.audio.append(pcm16_8k)
+
+    async def clear(self) -> None:
+        pass
+
+    def playing(self) -> bool:
+        return False
+
+    async def transfer(self, group: str, target: str) -> None:
+        raise RuntimeError("no carrier here")
+
+
+def test_a_turn_that_fails_is_answered_with_an_apology_not_silence(piper):
+    from voice_gateway.audio import float_to_pcm16, resample
+    from voice_gateway.bot import APOLOGY, RasaClient
+    from voice_gateway.pipeline import VoicePipeline
+    from voice_gateway.transports.call import PhoneCall
+
+    class BrokenRecogniser:
+        def transcribe(self, samples):
+            raise RuntimeError("decoder crashed")
+
+    output = RecordingOutput()
+
+    async def scenario():
+        pipeline = VoicePipeline(RasaClient("http://127.0.0.1:9", "token", timeout=2), BrokenRecogniser(), piper)
+        call = PhoneCall("failing-call", pipeline, output, "test")
+        await call.start()
+        for _ in range(100):  # the greeting: Rasa is unreachable, so it is an apology too
+            if output.audio:
+                break
+            await asyncio.sleep(0.1)
+        greeting = len(output.audio)
+        pcm = float_to_pcm16(resample(np.concatenate([silence(0.3), HELLO, silence(1.0)]), 16000, 8000))
+        for start in range(0, len(pcm), 320):
+            await call.on_audio(pcm[start:start + 320])
+        for _ in range(100):
+            if any(t.get("error") for t in call.turns) and len(output.audio) > greeting:
+                break
+            await asyncio.sleep(0.1)
+        await call.hangup()
+        await pipeline.bot.close()
+        pipeline.close()
+        return call, greeting
+
+    call, greeting = asyncio.run(scenario())
+    failed = [t for t in call.turns if t.get("error")]
+    assert failed and failed[0]["error"] == "RuntimeError" and failed[0]["texts"] == [APOLOGY]
+    assert len(output.audio) > greeting  # the caller heard it

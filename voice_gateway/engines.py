@@ -51,7 +51,7 @@ def load_engines(settings: Settings) -> Engines:
                 "to an .onnx voice with its .onnx.json.")}
             logger.warning(status["tts"]["warning"])
         else:
-            engine = PiperTTS(voice_path)
+            engine = PiperTTS(voice_path, threads=settings.tts_threads)
             if settings.tts_cache:
                 tts = CachedTTS(engine, settings.tts_cache_dir / voice_key(voice_path))
             status["tts"] = {"voice": engine.name, "language": engine.language, "sample_rate": engine.sample_rate,

@@ -72,7 +72,7 @@ class WhisperSTT:
     def __init__(self, model_dir: Path, threads: int = 2, beam_size: int = 5,
                  temperature_fallback: bool = True, hotwords: bool = False,
                  no_speech_threshold: float = 0.6, compression_ratio_threshold: float = 2.4,
-                 window_s: int = 30) -> None:
+                 window_s: int = 30, fallback_on_low_confidence: bool = True) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
         from opencc import OpenCC
@@ -89,24 +89,30 @@ class WhisperSTT:
         # Whisper pads every input to a 30 s encoder window; for utterances that fit, a shorter
         # window is much cheaper (README, "Phone latency").
         self.window_s = window_s
+        # Whisper retries at higher temperatures when the average log-probability is low as well as
+        # when the text loops; on noisy phone audio the first can cost five extra decodes.
+        self.log_prob_threshold = -1.0 if fallback_on_low_confidence else None
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
         started = time.perf_counter()
         duration = len(samples) / 16000
         if duration < 0.1 or float(np.max(np.abs(samples), initial=0.0)) < 1e-3:
             return Transcript("", duration, time.perf_counter() - started)
+        short = duration <= self.window_s - 1.0 and self.window_s < 30
         segments, _info = self.model.transcribe(
             samples.astype(np.float32), language="zh", task="transcribe", beam_size=self.beam_size,
-            temperature=self.temperature, condition_on_previous_text=False,
+            # Short utterances: temperature 0 only. On phone questions the fallback left the error
+            # rate as it was and cost up to five more decodes (README, "Phone turns").
+            temperature=0.0 if short else self.temperature, condition_on_previous_text=False,
             # Past one 30 s window, timestamps let the next window start where speech was cut
             # (without them a 38 s recording lost a sixth of its words at the seam).
             without_timestamps=duration <= 30.0,
             max_new_tokens=max_new_tokens(duration), hotwords=self.hotwords, vad_filter=False,
-            no_speech_threshold=self.no_speech_threshold,
+            no_speech_threshold=self.no_speech_threshold, log_prob_threshold=self.log_prob_threshold,
             compression_ratio_threshold=self.compression_ratio_threshold)
         kept, dropped = [], []
         # Decoding is lazy: the window applies while the segments are consumed, in this thread.
-        _window.frames = self.window_s * 100 if duration <= self.window_s - 1.0 else None
+        _window.frames = self.window_s * 100 if short else None
         try:
             segments = list(segments)
         finally:

@@ -86,13 +86,14 @@ def resolve_voice(voice: str, voices_dir: Path) -> Optional[Path]:
 
 
 class PiperTTS:
-    def __init__(self, model_path: Path, threads: int = 1) -> None:
+    def __init__(self, model_path: Path, threads: int = 2) -> None:
         import onnxruntime
         from piper import PiperVoice
 
         self.voice = PiperVoice.load(str(model_path), config_path=f"{model_path}.json")
-        # Piper's session takes every core by default; synthesis shares the CPU with Whisper,
-        # so it gets a bounded number of threads (and runs in the calling thread with one).
+        # Piper's session sizes its thread pool itself; synthesis shares the CPU with Whisper, so
+        # it gets a bounded number (TTS_THREADS). Fixed replies come from the cache, so live
+        # synthesis is short and rarely overlaps a recognition.
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = threads
         self.voice.session = onnxruntime.InferenceSession(str(model_path), sess_options=options,

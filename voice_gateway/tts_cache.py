@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Set
 
@@ -51,10 +52,12 @@ def fixed_clauses(texts: Iterable[str], prepare) -> List[str]:
 class CachedTTS:
     """A `TextToSpeech` that answers fixed clauses from memory or disk, the rest live."""
 
-    def __init__(self, engine: TextToSpeech, directory: Path) -> None:
+    def __init__(self, engine: TextToSpeech, directory: Path, recent: int = 256) -> None:
         self.engine, self.directory = engine, directory
         self.sample_rate, self.language = engine.sample_rate, engine.language
         self._memory: Dict[str, bytes] = {}
+        self._recent: "OrderedDict[str, bytes]" = OrderedDict()  # live clauses without digits
+        self._recent_size = recent
         self._fixed: Set[str] = set()
         self._lock = threading.Lock()
 
@@ -74,7 +77,21 @@ class CachedTTS:
             path = self._path(clause)
             if path.exists():
                 pcm = self._memory[clause] = path.read_bytes()
+        if pcm is None:
+            with self._lock:
+                pcm = self._recent.get(clause)
+                if pcm is not None:
+                    self._recent.move_to_end(clause)
         return pcm
+
+    def _remember(self, clause: str, pcm: bytes) -> None:
+        if any(ch.isnumeric() for ch in clause) or clause in self._fixed:
+            return  # numbers (also spelled 一二三) may be identifiers: never kept
+
+        with self._lock:
+            self._recent[clause] = pcm
+            while len(self._recent) > self._recent_size:
+                self._recent.popitem(last=False)
 
     def render(self, clause: str) -> bytes:
         return self.engine.synthesize(clause)
@@ -103,6 +120,7 @@ class CachedTTS:
             cached = pcm is not None
             if pcm is None:
                 pcm = self.render(clause)
+                self._remember(clause, pcm)
             metrics.TTS_CACHE.labels("cache" if cached else "live").inc()
             if pcm:
                 yield SpeechChunk(pcm, self.sample_rate, clause, cached=cached)
