@@ -438,6 +438,7 @@ def metric_value(stack_or_url, name: str, **labels) -> float:
 
 def test_speech_is_recognised_during_the_pause_and_used_at_the_endpoint(stack):
     used_before = metric_value(stack, "hotline_stt_speculation_total", outcome="used")
+    queued_before = metric_value(stack, "hotline_stt_queue_wait_seconds_count")
 
     async def call():
         url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
@@ -457,11 +458,12 @@ def test_speech_is_recognised_during_the_pause_and_used_at_the_endpoint(stack):
     said = user_texts(stack, caller.call_sid)
     assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
     assert metric_value(stack, "hotline_stt_speculation_total", outcome="used") >= used_before + 1
-    assert metric_value(stack, "hotline_stt_queue_wait_seconds_count") >= 1
+    assert metric_value(stack, "hotline_stt_queue_wait_seconds_count") >= queued_before + 1
 
 
 def test_media_that_stops_mid_utterance_still_gets_an_answer(stack):
     """A client that sends nothing during silence: a timer ends the utterance."""
+    stalled_before = metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled")
     async def call():
         url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
         async with websockets.connect(url, max_size=None) as ws:
@@ -479,7 +481,7 @@ def test_media_that_stops_mid_utterance_still_gets_an_answer(stack):
     caller = asyncio.run(call())
     said = user_texts(stack, caller.call_sid)
     assert len(said) == 2 and character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
-    assert metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled") >= 1
+    assert metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled") == stalled_before + 1
 
 
 class TwilioRestStandIn:
@@ -539,6 +541,9 @@ def switchboard_gateway(stack, tmp_path_factory):
             break
         except requests.ConnectionError:
             time.sleep(0.2)
+    else:
+        process.terminate()
+        raise RuntimeError("the second gateway did not start")
     yield url, twilio, audiosocket_port
     process.terminate()
     process.wait(timeout=15)
@@ -606,5 +611,6 @@ def test_audiosocket_handoff_records_the_group_and_ends_the_socket(stack, switch
     assert user_texts(stack, str(call_uuid))[-2:] == ["/warranty", "/human_handoff"]
     response = requests.get(f"{url}/v1/calls/{call_uuid}/transfer")
     assert response.status_code == 200 and response.text == "repairs"
-    assert requests.get(f"{url}/v1/calls/{uuid.uuid4()}/transfer").status_code == 404
+    unknown = requests.get(f"{url}/v1/calls/{uuid.uuid4()}/transfer")
+    assert unknown.status_code == 204 and unknown.text == ""  # Asterisk's CURL() reads an empty group
     assert metric_value(url, "hotline_transfers_total", transport="audiosocket", group="repairs") == 1

@@ -115,6 +115,30 @@ def test_utterances_are_recognised_in_the_order_they_ended_one_at_a_time():
     assert results[2].queued >= 2 * recogniser.seconds * 0.9  # waited for two jobs
 
 
+def test_a_turn_that_stops_waiting_takes_its_job_out_of_the_queue():
+    recogniser = RecordingRecogniser()
+    queue = RecognitionQueue(recogniser, workers=1)
+
+    async def scenario():
+        blocker = queue.submit(np.full(10, 0.0), ended_at=0.0)
+        await asyncio.sleep(0.01)
+        gone = queue.submit(np.full(10, 1.0), ended_at=1.0)
+        async def turn():
+            return await gone.future
+
+        waiting = asyncio.ensure_future(turn())
+        await asyncio.sleep(0)
+        waiting.cancel()  # the caller hung up while the turn waited
+        await asyncio.sleep(0)
+        next_one = queue.submit(np.full(10, 2.0), ended_at=2.0)
+        await asyncio.gather(blocker.future, next_one.future)
+        return gone
+
+    gone = asyncio.run(scenario())
+    queue.close()
+    assert gone.cancelled and not gone.started and recogniser.order == [0, 2]
+
+
 def test_a_failing_recognition_reaches_the_turn_as_an_error():
     class Broken:
         def transcribe(self, samples):
@@ -156,25 +180,42 @@ def test_fixed_clauses_come_from_disk_and_dynamic_ones_are_never_stored(piper, t
     assert chunks[1].pcm16 == again._path(chunks[1].text).read_bytes()
     live = piper.synthesize(chunks[1].text)
     assert 0.7 < len(chunks[1].pcm16) / len(live) < 1.4 and len(live) > piper.sample_rate * 2 * 0.5
-    assert sorted(p.name for p in (tmp_path / "voice").iterdir()) == on_disk  # the number was not stored
+    # the number was neither stored nor remembered; a live clause without one is remembered
+    assert sorted(p.name for p in (tmp_path / "voice").iterdir()) == on_disk
+    assert "Your case number is 123 456," not in again._recent
+    said = list(again.stream("Your topic is battery, please hold."))
+    assert [c.cached for c in said] == [False, False]
+    assert [c.cached for c in again.stream("Your topic is battery, please hold.")] == [True, True]
+    list(again.stream("案例编号一二三，"))  # numbers spelled out are numbers too
+    assert "案例编号一二三，" not in again._recent
 
 
-def test_every_fixed_reply_of_the_domain_is_rendered_at_start_up(piper, tmp_path):
+def test_an_empty_cache_file_is_rendered_again(piper, tmp_path):
+    from voice_gateway.tts_cache import CachedTTS
+
+    cache = CachedTTS(piper, tmp_path / "voice")
+    assert cache.warm(["Please hold."]) == 1
+    path = next((tmp_path / "voice").glob("*.pcm"))
+    path.write_bytes(b"")  # a crash mid-write on another machine
+    fresh = CachedTTS(piper, tmp_path / "voice")
+    assert fresh.warm(["Please hold."]) == 1 and path.stat().st_size > 0
+
+
+def test_every_clause_of_the_gateway_prompts_and_domain_is_in_the_start_up_set(piper, tmp_path):
     from hotline.settings import Settings
+    from voice_gateway import prompts
     from voice_gateway.engines import spoken_fixed_texts
-    from voice_gateway.tts_cache import CachedTTS, fixed_clauses
+    from voice_gateway.tts_cache import CachedTTS
 
     texts = spoken_fixed_texts(Settings())
+    phone = [v["text"] for vs in DOMAIN["responses"].values() for v in vs if v.get("channel") == "phone"]
+    assert {prompts.MENU_PROMPT, prompts.ALL_LINES_BUSY, prompts.NOT_HEARD} <= set(texts)
+    assert set(phone) <= set(texts)
+    assert texts.index(phone[0]) < texts.index(DOMAIN["responses"]["utter_greet"][0]["text"])  # phone first
     cache = CachedTTS(piper, tmp_path / "voice")
-    wanted = fixed_clauses(texts, piper.prepare)
-    assert len(wanted) > 100
-    cache._fixed.update(wanted)
-    for clause in wanted[:5]:  # render a few (the whole set is the start-up's job)
-        cache._path(clause).parent.mkdir(parents=True, exist_ok=True)
-        cache._path(clause).write_bytes(cache.render(clause))
-    greeting = next(t for t in texts if t.startswith("请直接说出"))  # the menu prompt
-    first = next(iter(cache.stream(greeting)))
-    assert first.cached == (first.text in wanted[:5])
+    sample = [prompts.MENU_PROMPT, DOMAIN["responses"]["utter_goodbye"][0]["text"]]
+    cache.warm(sample)  # (the whole set is the start-up thread's job: minutes with this English voice)
+    assert all(chunk.cached for text in sample for chunk in cache.stream(text))
 
 
 # --- replies for the ear -----------------------------------------------------------------------
@@ -259,6 +300,9 @@ class RecordingOutput:
     async def transfer(self, group: str, target: str) -> None:
         raise RuntimeError("no carrier here")
 
+    async def end(self) -> None:
+        self.ended = True
+
 
 def test_a_turn_that_fails_is_answered_with_an_apology_not_silence(piper):
     from voice_gateway.audio import float_to_pcm16, resample
@@ -276,8 +320,8 @@ def test_a_turn_that_fails_is_answered_with_an_apology_not_silence(piper):
         pipeline = VoicePipeline(RasaClient("http://127.0.0.1:9", "token", timeout=2), BrokenRecogniser(), piper)
         call = PhoneCall("failing-call", pipeline, output, "test")
         await call.start()
-        for _ in range(100):  # the greeting: Rasa is unreachable, so it is an apology too
-            if output.audio:
+        for _ in range(300):  # the greeting: Rasa is unreachable, so it is an apology too
+            if output.audio and call._speaking is not None and call._speaking.done():
                 break
             await asyncio.sleep(0.1)
         greeting = len(output.audio)

@@ -81,7 +81,8 @@ def spoken_fixed_texts(settings: Settings):
 
 
 def warm_tts_cache(tts: CachedTTS, settings: Settings) -> threading.Thread:
-    """Render the fixed replies in the background, at low CPU priority (a call in progress wins)."""
+    """Render the fixed replies in a background thread. The thread itself runs at low priority;
+    Piper's second ONNX thread does not, so the first start-up shares the CPU with early calls."""
     texts = spoken_fixed_texts(settings)
 
     def warm() -> None:

@@ -3,12 +3,13 @@
 Whisper is CPU-bound: two decodes of two threads each on two cores take longer together than one
 after the other. All calls share `workers` threads (each decode uses the engine's own threads);
 utterances are served in the order they ended, before any speculative job (recognition started at a
-pause, before the endpoint), and a job whose audio was superseded (the caller went on speaking) is
-dropped before it starts."""
+pause, before the endpoint), and a job nobody waits for any more (the caller went on speaking, or
+hung up) is dropped before it starts. A decode that has started runs to the end."""
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -20,24 +21,44 @@ import numpy as np
 from voice_gateway import metrics
 from voice_gateway.stt import SpeechToText, Transcript
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(order=True)
 class RecognitionJob:
+    is_job: bool  # False for the stop marker, which sorts before every job
     speculative: bool  # finished utterances go first: a speculation only uses idle time
     ended_at: float  # when the utterance (or the pause that started a speculative job) ended
     sequence: int
-    samples: np.ndarray = field(compare=False)
-    future: asyncio.Future = field(compare=False)
-    loop: asyncio.AbstractEventLoop = field(compare=False)
+    samples: Optional[np.ndarray] = field(compare=False, default=None)
+    future: Optional[asyncio.Future] = field(compare=False, default=None)
+    loop: Optional[asyncio.AbstractEventLoop] = field(compare=False, default=None)
     queued_at: float = field(compare=False, default_factory=time.perf_counter)
     cancelled: bool = field(compare=False, default=False)
     started: bool = field(compare=False, default=False)
+    _claim: threading.Lock = field(compare=False, default_factory=threading.Lock, repr=False)
+
+    def claim(self) -> bool:
+        """The worker takes the job, unless it was withdrawn first."""
+        with self._claim:
+            if self.cancelled:
+                return False
+            self.started = True
+            return True
+
+    def withdraw(self) -> bool:
+        """Take the job back if no worker has started it; True if withdrawn."""
+        with self._claim:
+            if self.started:
+                return False
+            self.cancelled = True
+        if self.future is not None and not self.future.done():
+            self.future.cancel()
+        return True
 
     def cancel(self) -> None:
         """Not needed any more: skipped if not started, result ignored if running."""
-        self.cancelled = True
-        if not self.future.done():
-            self.future.cancel()
+        self.withdraw()
 
 
 class RecognitionQueue:
@@ -52,8 +73,10 @@ class RecognitionQueue:
     def submit(self, samples: np.ndarray, ended_at: Optional[float] = None,
                speculative: bool = False) -> RecognitionJob:
         loop = asyncio.get_running_loop()
-        job = RecognitionJob(speculative, ended_at if ended_at is not None else time.perf_counter(),
+        job = RecognitionJob(True, speculative, ended_at if ended_at is not None else time.perf_counter(),
                              next(self._sequence), samples, loop.create_future(), loop)
+        # A turn that stops waiting (hang-up, barge-in) cancels the future: the job goes too.
+        job.future.add_done_callback(lambda future: future.cancelled() and job.withdraw())
         self._jobs.put(job)
         metrics.STT_QUEUE_DEPTH.inc()
         return job
@@ -62,28 +85,32 @@ class RecognitionQueue:
         return await self.submit(samples, ended_at).future
 
     def close(self) -> None:
-        for _ in self._threads:  # after every job already queued
-            self._jobs.put(RecognitionJob(True, float("inf"), next(self._sequence), None, None, None))
+        """Stop the workers before any waiting job (nobody is left to hear the answers)."""
+        for _ in self._threads:
+            self._jobs.put(RecognitionJob(False, False, float("-inf"), next(self._sequence)))
 
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
-            if job.samples is None:
+            if not job.is_job:
                 return
             metrics.STT_QUEUE_DEPTH.dec()
-            if job.cancelled:
+            if not job.claim():
                 metrics.STT_DROPPED.inc()
                 continue
-            job.started = True
             waited = time.perf_counter() - job.queued_at
             metrics.STT_QUEUE_SECONDS.observe(waited)
             try:
                 transcript = self.stt.transcribe(job.samples)
                 transcript.queued = waited
                 metrics.STT_SECONDS.observe(transcript.seconds)
-                job.loop.call_soon_threadsafe(_resolve, job.future, transcript, None)
-            except Exception as error:  # delivered to the awaiting turn, which apologises
-                job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+                result, error = transcript, None
+            except Exception as failure:  # delivered to the awaiting turn, which apologises
+                result, error = None, failure
+            try:
+                job.loop.call_soon_threadsafe(_resolve, job.future, result, error)
+            except RuntimeError:  # the event loop has closed (shutting down)
+                logger.debug("recognition result after the event loop closed: dropped")
 
 
 def _resolve(future: asyncio.Future, result: Optional[Transcript], error: Optional[BaseException]) -> None:

@@ -51,6 +51,7 @@ class TwilioCallControl:
                 return super().request(method, url, *args, **kwargs)
 
         self.client = Client(account_sid, auth_token, http_client=RedirectingHttpClient(timeout=10))
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every URL (call SIDs)
 
     async def redirect(self, call_sid: str, twiml: str) -> None:
         await asyncio.to_thread(lambda: self.client.calls(call_sid).update(twiml=twiml))

@@ -10,7 +10,9 @@ import hashlib
 import logging
 import os
 import re
+import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Set
@@ -75,7 +77,7 @@ class CachedTTS:
         pcm = self._memory.get(clause)
         if pcm is None and clause in self._fixed:
             path = self._path(clause)
-            if path.exists():
+            if path.exists() and path.stat().st_size > 0:  # an empty file is a failed write: a miss
                 pcm = self._memory[clause] = path.read_bytes()
         if pcm is None:
             with self._lock:
@@ -102,17 +104,32 @@ class CachedTTS:
         with self._lock:
             self._fixed.update(wanted)
         self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob("*.partial"):  # left by a process killed mid-write
+            if time.time() - stale.stat().st_mtime > 600:
+                stale.unlink(missing_ok=True)
         rendered = 0
         for clause in wanted:
             path = self._path(clause)
-            if path.exists():
+            if path.exists() and path.stat().st_size > 0:
                 continue
             pcm = self.render(clause)
-            partial = path.with_suffix(f".{os.getpid()}.partial")
-            partial.write_bytes(pcm)
-            partial.replace(path)  # atomic: a reader sees the whole clause or none
-            rendered += 1
+            if pcm:
+                self._store(path, pcm)
+                rendered += 1
         return rendered
+
+    def _store(self, path: Path, pcm: bytes) -> None:
+        """Atomic and durable: a reader (another gateway on the same folder) sees all or nothing."""
+        handle, partial = tempfile.mkstemp(dir=self.directory, suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(pcm)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
 
     def stream(self, text: str) -> Iterator[SpeechChunk]:
         for clause in clauses(self.prepare(text)):

@@ -38,6 +38,9 @@ class AudioSocketOutput:
     async def transfer(self, group: str, target: str) -> None:
         """The switchboard has recorded the group; hang up the socket so that Asterisk goes on in
         the dialplan, which reads the group and routes the caller (README, "Transfers")."""
+        await self.end()
+
+    async def end(self) -> None:
         self.writer.write(wire.frame(wire.HANGUP, b""))
         await self.writer.drain()
         self.writer.close()  # the read loop sees the end of the stream and hangs up the call

@@ -37,6 +37,7 @@ class PhoneOutput(Protocol):
     async def clear(self) -> None: ...
     def playing(self) -> bool: ...
     async def transfer(self, group: str, target: str) -> None: ...
+    async def end(self) -> None: ...
 
 
 @dataclass
@@ -89,7 +90,7 @@ class PhoneCall:
             logger.info("call %s: all lines busy (%s calls)", self.call_id, self.switchboard.active)
             self._spawn(self._refuse_busy())
             return
-        self._spawn(self._greet())
+        self._spawn(self._answered(self._greet()))
         self._spawn(self._watch_media())
 
     async def on_audio(self, pcm16_8k: bytes) -> None:
@@ -112,14 +113,16 @@ class PhoneCall:
                 self._end_utterance(event.audio)
 
     def _end_utterance(self, audio: np.ndarray) -> None:
+        ended = time.perf_counter()
         job, self._speculation = self._speculation, None
-        if job is not None and not job.started:  # still waiting: now it is a finished utterance
-            job.cancel()
+        if job is not None and job.withdraw():  # not started: queue it again as a finished utterance
             job = None
             metrics.SPECULATION.labels("requeued").inc()
         elif job is not None:
             metrics.SPECULATION.labels("used").inc()
-        self._spawn(self._audio_turn(audio, time.perf_counter(), job))
+        if job is None and self.pipeline.recognition is not None:
+            job = self.pipeline.recognise(audio, ended_at=ended)  # in line now, not after this call's turn
+        self._spawn(self._answered(self._audio_turn(audio, ended, job)))
 
     def _drop_speculation(self, outcome: str) -> None:
         if self._speculation is not None:
@@ -141,6 +144,8 @@ class PhoneCall:
                     self._drop_speculation("stalled")
 
     async def on_dtmf(self, digit: str) -> None:
+        if self.closed or not self._admitted:
+            return
         if self._menu_timer:
             self._menu_timer.cancel()
             self._menu_timer = None
@@ -149,7 +154,7 @@ class PhoneCall:
         if digit == "#":
             entry, self._digits = self._digits, ""
             if entry:
-                self._spawn(self._text_turn(self.key_choice(entry) or entry))
+                self._spawn(self._answered(self._text_turn(self.key_choice(entry) or entry)))
             return
         if digit == "*":
             self._digits = ""
@@ -218,15 +223,13 @@ class PhoneCall:
 
     async def _refuse_busy(self) -> None:
         await self._speak_reply([ALL_LINES_BUSY], None)
-        await self._transfer("general")
+        if not await self._transfer("general"):
+            await self._wait_for_playout()
+            await self.output.end()  # nothing more will happen on this line: hang up, never hold silence
 
-    async def _audio_turn(self, audio: np.ndarray, speech_end: float, job: Optional[RecognitionJob] = None) -> None:
+    async def _audio_turn(self, audio: np.ndarray, speech_end: float, job: Optional[RecognitionJob]) -> None:
         async with self._turn_lock:
-            try:
-                result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL, job=job)
-            except Exception as error:  # a failed turn is answered, never silence
-                await self._apologise(error)
-                return
+            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL, job=job)
             if result.reply.error is None and result.reply.intent is not None:  # not "say again"
                 self._choices = result.reply.buttons
             turn: Dict[str, object] = {"event": "turn", "speech_end": speech_end,
@@ -255,11 +258,7 @@ class PhoneCall:
 
     async def _text_turn(self, text: str) -> None:
         async with self._turn_lock:
-            try:
-                reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
-            except Exception as error:
-                await self._apologise(error)
-                return
+            reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
             if reply.error is None:
                 self._choices = reply.buttons
             turn: Dict[str, object] = {"event": "turn", "input": text, "intent": reply.intent,
@@ -268,23 +267,36 @@ class PhoneCall:
             await self._speak_reply(reply.texts, turn)
             await self._after_reply(reply.handoff)
 
-    async def _apologise(self, error: BaseException) -> None:
-        logger.error("call %s: turn failed: %r", self.call_id, error)
-        metrics.ERRORS.labels(self.transport, "turn_failed").inc()
-        self.turns.append({"event": "turn", "error": type(error).__name__, "texts": [APOLOGY]})
-        await self._speak_reply([APOLOGY], None)
+    async def _answered(self, turn) -> None:
+        """Run a turn; if any part of it fails (recognition, Rasa, synthesis, transfer) the caller
+        hears an apology and the advisor offer, never silence."""
+        try:
+            await turn
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.error("call %s: turn failed: %r", self.call_id, error)
+            metrics.ERRORS.labels(self.transport, "turn_failed").inc()
+            self.turns.append({"event": "turn", "error": type(error).__name__, "texts": [APOLOGY]})
+            try:
+                await self._speak_reply([APOLOGY], None)
+            except Exception as again:  # the voice itself is broken: nothing more can be said
+                logger.error("call %s: apology failed too: %r", self.call_id, again)
 
     async def _after_reply(self, handoff: Optional[Dict[str, object]]) -> None:
         """A handoff reply has been spoken: move the call to the advisor group it names."""
         if handoff and self.switchboard is not None:
             await self._transfer(str(handoff.get("skill_group") or "general"))
 
-    async def _transfer(self, group: str) -> None:
+    async def _wait_for_playout(self) -> None:
         deadline = time.monotonic() + PLAYOUT_LIMIT
         while self.output.playing() and time.monotonic() < deadline and not self.closed:
-            await asyncio.sleep(0.05)  # let the caller hear the case number first
+            await asyncio.sleep(0.05)
+
+    async def _transfer(self, group: str) -> bool:
+        await self._wait_for_playout()  # let the caller hear the case number first
         if self.closed or self.switchboard is None:
-            return
+            return False
         target = self.switchboard.target(group)
         # Recorded first: Asterisk asks for the group as soon as the socket ends.
         self.switchboard.record_transfer(self.call_id, group, self.transport)
@@ -294,8 +306,9 @@ class PhoneCall:
             logger.error("call %s: transfer to %s failed: %r", self.call_id, group, error)
             metrics.ERRORS.labels(self.transport, "transfer_failed").inc()
             await self._speak_reply([TRANSFER_FAILED], None)
-            return
+            return False
         self.transferred_to = group
+        return True
 
     async def _speak_reply(self, texts: List[str], turn: Optional[Dict[str, object]]) -> None:
         self._speaking = asyncio.ensure_future(self.say(texts, turn))
@@ -311,7 +324,7 @@ class PhoneCall:
         self._menu_timer = None
         choice = self.key_choice(entry)
         if choice:
-            self._spawn(self._text_turn(choice))
+            self._spawn(self._answered(self._text_turn(choice)))
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)

@@ -56,6 +56,10 @@ class TwilioOutput:
             raise RuntimeError("Twilio REST credentials are not configured")
         await self.control.redirect(self.call_sid, transfer_twiml(target))
 
+    async def end(self) -> None:
+        """Close the media stream: with no TwiML after <Connect>, Twilio ends the call."""
+        await self.websocket.close()
+
 
 async def serve_media_stream(websocket: WebSocket, calls: CallSetup,
                              control: Optional[TwilioCallControl] = None) -> Optional[PhoneCall]:
