@@ -237,7 +237,7 @@ def main() -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="hotline-voice-bench-"))
     mandarin = resolve_voice("zh_CN-huayan-medium", ROOT / "models" / "voices")
     voice = args.voice or (str(mandarin) if mandarin else english_test_voice())
-    overrides = dict(item.split("=", 1) for item in args.env)
+    overrides = {name.lower(): value for name, value in (item.split("=", 1) for item in args.env)}
     settings = Settings(var_dir=var_dir, rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
                         audiosocket_port=free_port(), tts_voice=voice, **overrides)
     seed(SqlRecordsClient(settings.resolved_database_url()))
