@@ -115,8 +115,12 @@ class Caller:
                 first = await self._first_media_after(heard, end_of_speech)
                 results.append((self.call_sid, first - end_of_speech if first is not None else float("inf")))
                 await self._listen(max_wait=4.0)
-            self.closed = True
-            await ws.send(json.dumps({"event": "stop", "streamSid": self.stream_sid}))
+            hung_up, self.closed = self.closed, True
+            if not hung_up:
+                try:
+                    await ws.send(json.dumps({"event": "stop", "streamSid": self.stream_sid}))
+                except websockets.ConnectionClosed:
+                    pass
             sender.cancel()
             receiver.cancel()
 
@@ -160,7 +164,7 @@ class Caller:
         frames = [mulaw[i:i + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff") for i in range(0, len(mulaw), FRAME_BYTES)]
         self.script.extend(frames)
         queued_at = self.sent + len(self.script) - len(frames)
-        while self.sent <= queued_at:
+        while self.sent <= queued_at and not self.closed:  # (a refused call is hung up on)
             await asyncio.sleep(0.005)
         return time.perf_counter() - 0.02
 
