@@ -246,10 +246,14 @@ def test_twilio_unsure_question_is_confirmed_and_answered_with_the_keypad(stack)
             await caller.speak(clip_8k_pcm(AISHELL))
 
             async def next_bot_message(after: int, timeout: float = 60):
+                """The bot's next message, once the caller hears it (keys mean what was heard)."""
                 for _ in range(int(timeout / 0.25)):
                     await caller.drain(0.25)
                     messages = bot_messages(stack, call_sid)
                     if len(messages) > after:
+                        heard = len(caller.received)
+                        await caller.wait_for(lambda m: m["event"] == "media" and caller.received.index(m) >= heard)
+                        await caller.drain(0.3)
                         return messages[after:]
                 raise AssertionError("the bot did not answer")
 

@@ -34,11 +34,15 @@ def voice_key(model_path: Path) -> str:
 
 
 def fixed_texts(domain_path: Path) -> List[str]:
-    """Every text of the domain's responses, phone variants first (callers hear those)."""
+    """What callers hear of the domain's responses: each one's phone variant, or its only text.
+    (The long chat versions are synthesised live when a browser asks for speech.)"""
     responses = (yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}).get("responses") or {}
-    variants = [v for values in responses.values() for v in values if isinstance(v, dict) and v.get("text")]
-    variants.sort(key=lambda v: v.get("channel") != "phone")
-    return [v["text"] for v in variants]
+    texts = []
+    for values in responses.values():
+        variants = [v for v in values if isinstance(v, dict) and v.get("text")]
+        phone = [v for v in variants if v.get("channel") == "phone"]
+        texts += [v["text"] for v in (phone or variants)]
+    return texts
 
 
 def fixed_clauses(texts: Iterable[str], prepare) -> List[str]:
