@@ -252,8 +252,8 @@ def test_twilio_unsure_question_is_confirmed_and_answered_with_the_keypad(stack)
                     messages = bot_messages(stack, call_sid)
                     if len(messages) > after:
                         heard = len(caller.received)
-                        await caller.wait_for(lambda m: m["event"] == "media" and caller.received.index(m) >= heard)
-                        await caller.drain(0.3)
+                        await caller.wait_for(lambda m: m["event"] == "mark" and caller.received.index(m) >= heard)
+                        await caller.drain(1.0)
                         return messages[after:]
                 raise AssertionError("the bot did not answer")
 
