@@ -246,14 +246,14 @@ def test_twilio_unsure_question_is_confirmed_and_answered_with_the_keypad(stack)
             await caller.speak(clip_8k_pcm(AISHELL))
 
             async def next_bot_message(after: int, timeout: float = 60):
-                """The bot's next message, once the caller hears it (keys mean what was heard)."""
+                """The bot's next message, once the caller has heard it (keys mean what was heard)."""
+                before = len(caller.received)  # its audio arrives after this (it may beat the tracker)
                 for _ in range(int(timeout / 0.25)):
                     await caller.drain(0.25)
                     messages = bot_messages(stack, call_sid)
                     if len(messages) > after:
-                        heard = len(caller.received)
-                        await caller.wait_for(lambda m: m["event"] == "mark" and caller.received.index(m) >= heard)
-                        await caller.drain(1.0)
+                        await caller.wait_for(lambda m: m["event"] == "mark" and caller.received.index(m) >= before)
+                        await caller.drain(0.5)
                         return messages[after:]
                 raise AssertionError("the bot did not answer")
 
