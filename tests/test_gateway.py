@@ -440,25 +440,27 @@ def metric_value(stack_or_url, name: str, **labels) -> float:
     return 0.0
 
 
+async def say_one_thing(stack, trailing_silence_s: float) -> "TwilioCaller":
+    """A Twilio call that says the AISHELL recording once and waits until Rasa has the transcript."""
+    url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
+    async with websockets.connect(url, max_size=None) as ws:
+        caller = TwilioCaller(ws, "CA" + uuid.uuid4().hex)
+        await caller.start()
+        await caller.wait_for(lambda m: m["event"] == "media")
+        await caller.speak(clip_8k_pcm(AISHELL), trailing_silence_s=trailing_silence_s)
+        for _ in range(80):
+            if len(user_texts(stack, caller.call_sid)) >= 2:
+                break
+            await caller.drain(0.25)
+        await caller.send({"event": "stop", "streamSid": caller.stream_sid})
+        return caller
+
+
 def test_speech_is_recognised_during_the_pause_and_used_at_the_endpoint(stack):
     used_before = metric_value(stack, "hotline_stt_speculation_total", outcome="used")
     queued_before = metric_value(stack, "hotline_stt_queue_wait_seconds_count")
 
-    async def call():
-        url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
-        async with websockets.connect(url, max_size=None) as ws:
-            caller = TwilioCaller(ws, "CA" + uuid.uuid4().hex)
-            await caller.start()
-            await caller.wait_for(lambda m: m["event"] == "media")
-            await caller.speak(clip_8k_pcm(AISHELL), trailing_silence_s=2.0)
-            for _ in range(80):
-                if len(user_texts(stack, caller.call_sid)) >= 2:
-                    break
-                await caller.drain(0.25)
-            await caller.send({"event": "stop", "streamSid": caller.stream_sid})
-            return caller
-
-    caller = asyncio.run(call())
+    caller = asyncio.run(say_one_thing(stack, trailing_silence_s=2.0))
     said = user_texts(stack, caller.call_sid)
     assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
     assert metric_value(stack, "hotline_stt_speculation_total", outcome="used") >= used_before + 1
@@ -468,21 +470,7 @@ def test_speech_is_recognised_during_the_pause_and_used_at_the_endpoint(stack):
 def test_media_that_stops_mid_utterance_still_gets_an_answer(stack):
     """A client that sends nothing during silence: a timer ends the utterance."""
     stalled_before = metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled")
-    async def call():
-        url = stack.settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
-        async with websockets.connect(url, max_size=None) as ws:
-            caller = TwilioCaller(ws, "CA" + uuid.uuid4().hex)
-            await caller.start()
-            await caller.wait_for(lambda m: m["event"] == "media")
-            await caller.speak(clip_8k_pcm(AISHELL), trailing_silence_s=0.0)  # then nothing at all
-            for _ in range(80):
-                if len(user_texts(stack, caller.call_sid)) >= 2:
-                    break
-                await caller.drain(0.25)
-            await caller.send({"event": "stop", "streamSid": caller.stream_sid})
-            return caller
-
-    caller = asyncio.run(call())
+    caller = asyncio.run(say_one_thing(stack, trailing_silence_s=0.0))  # then nothing at all
     said = user_texts(stack, caller.call_sid)
     assert len(said) == 2 and character_error_rate(AISHELL_TEXT, said[1]) <= 0.5
     assert metric_value(stack, "hotline_errors_total", transport="twilio", reason="media_stalled") == stalled_before + 1
