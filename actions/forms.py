@@ -14,8 +14,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.askers import asker
 from actions.numbers import extract_case_number, extract_order_number, extract_phone_tail, extract_serial
 from actions.records import records_client
+from actions.slot_meaning import is_fault_description, parse_city, parse_preferred_time
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,16 @@ def attempts(tracker: Tracker) -> float:
 
 def rejected(slot: str, tracker: Tracker) -> Dict[Text, Any]:
     return {slot: None, "failed_attempts": attempts(tracker) + 1}
+
+
+def locked_out(*slots: str) -> Dict[Text, Any]:
+    """The server refused the check (too many failures): stop the form; its submit action
+    finds the slots empty and offers an advisor."""
+    return {**{slot: None for slot in slots}, "failed_attempts": MAX_ATTEMPTS}
+
+
+NOT_VERIFIED_ORDER = "订单号或手机号后四位与记录不一致，请核对后重新提供。"
+NOT_VERIFIED_CASE = "没能核实这个案例编号。案例只能由创建它的会话或来电号码在线查询，请核对后再说一遍。"
 
 
 class AttemptLimitedForm(FormValidationAction, abc.ABC):
@@ -73,12 +85,11 @@ class ValidateOrderForm(AttemptLimitedForm):
 
     def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher,
                               tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        # Only the format here: whether the order exists is told after the phone-tail check, and
+        # in the same words as a wrong tail, so that order numbers cannot be probed one by one.
         order_number = extract_order_number(str(value))
         if order_number is None:
             dispatcher.utter_message(text="订单号的格式不对：官网订单号是字母W加10位数字。")
-            return rejected("order_number", tracker)
-        if not records_client().order_exists(order_number):
-            dispatcher.utter_message(text=f"没有找到订单{order_number}，请核对订单确认邮件里的订单号。")
             return rejected("order_number", tracker)
         return {"order_number": order_number}
 
@@ -89,9 +100,14 @@ class ValidateOrderForm(AttemptLimitedForm):
         if tail is None:
             dispatcher.utter_message(text="请只说下单手机号的最后四位数字。")
             return rejected("phone_tail", tracker)
-        if order_number is None or records_client().verified_order(order_number, tail) is None:
-            dispatcher.utter_message(text="手机号后四位与订单记录不一致。")
+        if order_number is None:
             return rejected("phone_tail", tracker)
+        check = records_client().check_order(order_number, tail, asker(tracker))
+        if check.locked:
+            return locked_out("order_number", "phone_tail")
+        if check.record is None:  # either may be wrong: ask for both again
+            dispatcher.utter_message(text=NOT_VERIFIED_ORDER)
+            return {**rejected("phone_tail", tracker), "order_number": None}
         return {"phone_tail": tail}
 
 
@@ -105,8 +121,11 @@ class ValidateCaseForm(AttemptLimitedForm):
         if case_number is None:
             dispatcher.utter_message(text="案例编号是9位数字，请再说一遍。")
             return rejected("case_number", tracker)
-        if records_client().case(case_number) is None:
-            dispatcher.utter_message(text=f"没有找到编号为{case_number}的案例，请核对后再说一遍。")
+        check = records_client().check_case(case_number, asker(tracker))
+        if check.locked:
+            return locked_out("case_number")
+        if check.record is None:
+            dispatcher.utter_message(text=NOT_VERIFIED_CASE)
             return rejected("case_number", tracker)
         return {"case_number": case_number}
 
@@ -125,16 +144,27 @@ class ValidateRepairForm(AttemptLimitedForm):
 
     def validate_fault(self, value: Any, dispatcher: CollectingDispatcher,
                        tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
-        return _short_text("fault", value, 200, "请简单说一下设备出了什么问题。", dispatcher, tracker)
+        text = " ".join(str(value or "").split())
+        if not is_fault_description(text):  # a device name, a city or a time is not a fault
+            dispatcher.utter_message(text="请简单说一下设备出了什么问题，比如“屏幕碎了”或“开不了机”。")
+            return rejected("fault", tracker)
+        return {"fault": text}
 
     def validate_city(self, value: Any, dispatcher: CollectingDispatcher,
                       tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
-        city = str(value or "").strip().removeprefix("我在").removeprefix("在").strip("，。 ")
-        return _short_text("city", city, 20, "请只说城市名称，比如“上海”。", dispatcher, tracker)
+        city = parse_city(str(value or ""))
+        if city is None:
+            dispatcher.utter_message(text="没有听出是哪个城市，请只说城市名称，比如“上海”。")
+            return rejected("city", tracker)
+        return {"city": city}
 
     def validate_preferred_time(self, value: Any, dispatcher: CollectingDispatcher,
                                 tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
-        return _short_text("preferred_time", value, 40, "请说一个希望到店的时间，比如“周六上午”。", dispatcher, tracker)
+        when = parse_preferred_time(str(value or ""))
+        if when is None:
+            dispatcher.utter_message(text="请说一个希望到店的时间，比如“周六上午”或“明天下午三点”。")
+            return rejected("preferred_time", tracker)
+        return {"preferred_time": when}
 
 
 def _known_device(text: str) -> Optional[str]:
@@ -143,12 +173,3 @@ def _known_device(text: str) -> Optional[str]:
         if name in lowered:
             return KNOWN_DEVICES[name]
     return None
-
-
-def _short_text(slot: str, value: Any, limit: int, prompt: str,
-                dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
-    text = " ".join(str(value or "").split())
-    if not text or len(text) > limit:
-        dispatcher.utter_message(text=prompt)
-        return rejected(slot, tracker)
-    return {slot: text}

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.askers import asker
 from actions.records import CaseView, records_client
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class ActionBookRepair(Action):
         values = {slot: tracker.get_slot(slot) for slot in ("device", "fault", "city", "preferred_time")}
         if any(v is None for v in values.values()):
             return gave_up(dispatcher, tracker, "预约信息")
-        case = records_client().book_repair(tracker.sender_id, **values)
+        case = records_client().book_repair(tracker.sender_id, **values, caller_hash=asker(tracker).caller_hash)
         if tracker.get_latest_input_channel() == "phone":
             number = spaced(case.case_number)
             text = (f"已为您登记{values['city']}的维修预约，案例编号{number}，我再说一遍，{number}。"

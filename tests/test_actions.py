@@ -43,11 +43,25 @@ def test_phone_tail_mismatch_counts_and_stops_the_form_after_three(records):
     form, dispatcher = ValidateOrderForm(), CollectingDispatcher()
     state = {"order_number": "W1000000001", "failed_attempts": 2, "requested_slot": "phone_tail"}
     result = form.validate_phone_tail("0000", dispatcher, tracker(state), {})
-    assert result == {"phone_tail": None, "failed_attempts": 3}
-    assert "不一致" in dispatcher.messages[0]["text"]
+    assert result == {"phone_tail": None, "failed_attempts": 3, "order_number": None}  # ask for both again
+    assert "订单号或手机号后四位" in dispatcher.messages[0]["text"]
     required = asyncio.run(form.required_slots(["order_number", "phone_tail"], dispatcher,
                                                tracker({**state, "failed_attempts": 3}), {}))
     assert required == []
+
+
+def test_guessing_in_new_conversations_meets_the_lock_on_the_order(records):
+    """Each new conversation starts its form counter at zero; the order's count on the server does not."""
+    for sender, tail in (("guess-1", "1111"), ("guess-2", "2222"), ("guess-3", "3333")):
+        ValidateOrderForm().validate_phone_tail(tail, CollectingDispatcher(),
+                                                tracker({"order_number": "W1000000001"}, sender=sender), {})
+    dispatcher = CollectingDispatcher()
+    result = ValidateOrderForm().validate_phone_tail("1234", dispatcher, tracker({"order_number": "W1000000001"},
+                                                                                 sender="guess-4"), {})
+    assert result == {"order_number": None, "phone_tail": None, "failed_attempts": 3}  # the form ends
+    events = ActionOrderStatus().run(dispatcher, tracker({"order_number": None, "phone_tail": None}), {})
+    assert "iPhone 16" not in str(dispatcher.messages) and "转接人工顾问" in dispatcher.messages[-1]["text"]
+    assert slots_of(events)["handoff_offered"] is True
 
 
 def test_phone_tail_match(records):

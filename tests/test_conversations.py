@@ -48,11 +48,15 @@ def test_serial_given_upfront_skips_the_question(conversation):
 def test_order_status_requires_phone_tail_before_revealing(conversation):
     talk = conversation()
     assert "订单号" in talk.reply("查一下我的订单")
-    assert "没有找到订单" in talk.reply("W9999999999")
+    assert "后四位" in talk.reply("W9999999999")  # whether it exists is not told before the check
+    no_such_order = talk.reply("1234")
+    assert "不一致" in no_such_order and "订单号" in no_such_order
     reply = talk.reply("W1000000002")
     assert "后四位" in reply and "MacBook" not in reply
-    reply = talk.reply("1234")
-    assert "不一致" in reply and "MacBook" not in reply and "顺丰" not in reply
+    wrong_tail = talk.reply("1234")
+    assert wrong_tail == no_such_order  # a missing order and a wrong tail read the same
+    assert "MacBook" not in wrong_tail and "顺丰" not in wrong_tail
+    talk.reply("W1000000002")
     reply = talk.reply("5678")
     assert "MacBook Air" in reply and "已发货" in reply and "顺丰速运" in reply
 
@@ -189,9 +193,24 @@ def test_repair_appointment_books_a_case_and_it_can_be_followed_up(conversation)
     confirmation = next(m for m in messages if m.get("text"))
     assert "上海" in confirmation["text"] and "案例编号" in confirmation["text"]
     case_number = next(m["custom"]["case_number"] for m in messages if m.get("custom"))
-    other = conversation()
-    reply = other.reply(f"查一下案例{case_number}")
+    stranger = conversation().reply(f"查一下案例{case_number}")  # a case is told only to who opened it
+    assert "屏幕摔碎了" not in stranger and "上海" not in stranger and "没能核实" in stranger
+    reply = talk.reply(f"查一下案例{case_number}")
     assert "屏幕摔碎了" in reply and "上海" in reply
+
+
+def test_repair_form_rejects_answers_that_mean_something_else(conversation):
+    talk = conversation()
+    talk.reply("我想预约维修")
+    assert "故障" in talk.reply("iPhone")
+    assert "出了什么问题" in talk.reply("手机")  # a device is not a fault
+    assert "城市" in talk.reply("屏幕摔碎了")
+    assert "没有听出是哪个城市" in talk.reply("周六上午")  # a time is not a city
+    assert "时间" in talk.reply("我在杭州")
+    assert "希望到店的时间" in talk.reply("上海")  # a city is not a time
+    messages = talk.say("明天下午三点")
+    confirmation = next(m["text"] for m in messages if m.get("text"))
+    assert "杭州" in confirmation and "案例编号" in confirmation
 
 
 @pytest.mark.parametrize("text", ["", "   ", "好" * 5000, "😀😀😀", "我的iPhone坏了 help me please ok?"])
@@ -220,7 +239,7 @@ def test_case_survives_a_restart_of_both_servers(trained_settings, tmp_path):
         events = Conversation(settings, "restart-caller").tracker()["events"]
         assert any(e.get("event") == "user" and e.get("text") == "电池不耐用" for e in events)
         # … and the case by the records database
-        reply = Conversation(settings, "another-caller").reply(f"案例编号{case_number}进展怎么样了")
+        reply = Conversation(settings, "restart-caller").reply(f"案例编号{case_number}进展怎么样了")
         assert "电池" in reply and "已受理" in reply
 
 

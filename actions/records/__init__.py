@@ -3,7 +3,9 @@
 Actions talk to it through `RecordsClient`, so a real backend (an HTTP API in front of the
 company's CRM) can replace the SQL implementation without touching the dialogue code."""
 from actions.records.client import (
+    Asker,
     CaseView,
+    Check,
     DeviceWarranty,
     OrderView,
     RecordsClient,
@@ -11,4 +13,4 @@ from actions.records.client import (
     records_client,
 )
 
-__all__ = ["CaseView", "DeviceWarranty", "OrderView", "RecordsClient", "SqlRecordsClient", "records_client"]
+__all__ = ["Asker", "CaseView", "Check", "DeviceWarranty", "OrderView", "RecordsClient", "SqlRecordsClient", "records_client"]

@@ -5,12 +5,13 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from actions.records.attempts import AttemptGuard, AttemptPolicy
 from actions.records.models import Base, Device, Order, RepairAppointment, SupportCase
 
 
@@ -58,6 +59,31 @@ class CaseView:
     appointment: Optional[dict] = None
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who is asking: the conversation, and where known the client address and the calling number
+    (as a hash). Each is a subject of the attempt count; the session and number also own cases."""
+    sender_id: str
+    client: Optional[str] = None
+    caller_hash: Optional[str] = None
+
+    def subjects(self) -> list:
+        subjects = [f"session:{self.sender_id}"]
+        if self.client:
+            subjects.append(f"client:{self.client}")
+        if self.caller_hash:
+            subjects.append(f"caller:{self.caller_hash}")
+        return subjects
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of an identity check: the record if it passed; `locked` if it was not even tried.
+    A missing record and a wrong answer are the same outcome, so neither tells a guesser anything."""
+    record: Optional[object] = None
+    locked: bool = False
+
+
 class RecordsClient(Protocol):
     def warranty(self, serial_number: str) -> Optional[DeviceWarranty]: ...
     def order_exists(self, order_number: str) -> bool: ...
@@ -65,6 +91,8 @@ class RecordsClient(Protocol):
     def create_case(self, sender_id: str, topic: str, summary: str) -> CaseView: ...
     def book_repair(self, sender_id: str, device: str, fault: str, city: str, preferred_time: str) -> CaseView: ...
     def case(self, case_number: str) -> Optional[CaseView]: ...
+    def check_order(self, order_number: str, phone_tail: str, asker: Asker) -> Check: ...
+    def check_case(self, case_number: str, asker: Asker) -> Check: ...
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -78,7 +106,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class SqlRecordsClient:
     """Records on any SQLAlchemy database (SQLite file by default, PostgreSQL by URL)."""
 
-    def __init__(self, database_url: str, today: Optional[callable] = None) -> None:
+    def __init__(self, database_url: str, today: Optional[callable] = None,
+                 attempt_policy: AttemptPolicy = AttemptPolicy()) -> None:
         # A pre-ping costs a round trip per lookup; only a networked database needs it.
         self.engine = create_engine(database_url, future=True,
                                     pool_pre_ping=not database_url.startswith("sqlite"))
@@ -86,9 +115,14 @@ class SqlRecordsClient:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.Session = sessionmaker(self.engine, future=True, expire_on_commit=False)
         self._today = today or dt.date.today
+        self.attempts = AttemptGuard(self.Session, attempt_policy)
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
+        # Records created before cases remembered their caller: add the column in place.
+        if "caller_hash" not in {c["name"] for c in inspect(self.engine).get_columns("support_cases")}:
+            with self.engine.begin() as connection:
+                connection.execute(text("ALTER TABLE support_cases ADD COLUMN caller_hash VARCHAR(64)"))
 
     def warranty(self, serial_number: str) -> Optional[DeviceWarranty]:
         with self.Session() as session:
@@ -124,25 +158,60 @@ class SqlRecordsClient:
                 delivered_on=order.delivered_on,
             )
 
-    def create_case(self, sender_id: str, topic: str, summary: str) -> CaseView:
-        return self._insert_case(sender_id, topic, summary, appointment=None)
+    def check_order(self, order_number: str, phone_tail: str, asker: Asker) -> Check:
+        subjects = [f"order:{order_number.upper()}"] + asker.subjects()
+        if self.attempts.locked(subjects):
+            return Check(locked=True)
+        order = self.verified_order(order_number, phone_tail)
+        if order is None:
+            return Check(locked=self.attempts.failed(subjects))
+        self.attempts.succeeded(subjects[0])
+        return Check(record=order)
 
-    def book_repair(self, sender_id: str, device: str, fault: str, city: str, preferred_time: str) -> CaseView:
+    def check_case(self, case_number: str, asker: Asker) -> Check:
+        """A case is described only to whoever opened it: the same conversation or calling number."""
+        subjects = [f"case:{case_number}"] + asker.subjects()
+        if self.attempts.locked(subjects):
+            return Check(locked=True)
+        with self.Session() as session:
+            row = session.get(SupportCase, case_number)
+            owned = row is not None and (row.sender_id == asker.sender_id or (
+                asker.caller_hash is not None and row.caller_hash == asker.caller_hash))
+            view = _case_view(row) if owned else None
+        if view is None:
+            return Check(locked=self.attempts.failed(subjects))
+        self.attempts.succeeded(subjects[0])
+        return Check(record=view)
+
+    def create_case(self, sender_id: str, topic: str, summary: str, caller_hash: Optional[str] = None) -> CaseView:
+        """One open case per conversation and topic: asking again returns it instead of a new one."""
+        with self.Session() as session:
+            row = (session.query(SupportCase)
+                   .filter_by(sender_id=sender_id, topic=topic, status="open")
+                   .order_by(SupportCase.created_at.desc()).first())
+            if row is not None and row.appointment is None:
+                return _case_view(row)
+        return self._insert_case(sender_id, topic, summary, appointment=None, caller_hash=caller_hash)
+
+    def book_repair(self, sender_id: str, device: str, fault: str, city: str, preferred_time: str,
+                    caller_hash: Optional[str] = None) -> CaseView:
         summary = f"预约维修：{device}，故障：{fault}，城市：{city}，时间：{preferred_time}"
         appointment = dict(device=device, fault=fault, city=city, preferred_time=preferred_time)
-        return self._insert_case(sender_id, "repair_appointment", summary, appointment=appointment)
+        return self._insert_case(sender_id, "repair_appointment", summary, appointment=appointment,
+                                 caller_hash=caller_hash)
 
     def case(self, case_number: str) -> Optional[CaseView]:
         with self.Session() as session:
             row = session.get(SupportCase, case_number)
             return _case_view(row) if row else None
 
-    def _insert_case(self, sender_id: str, topic: str, summary: str, appointment: Optional[dict]) -> CaseView:
+    def _insert_case(self, sender_id: str, topic: str, summary: str, appointment: Optional[dict],
+                     caller_hash: Optional[str] = None) -> CaseView:
         for _ in range(10):  # a random 9-digit number collides rarely; retry on the primary key
             number = str(100_000_000 + secrets.randbelow(900_000_000))
             now = dt.datetime.utcnow()
             row = SupportCase(case_number=number, sender_id=sender_id, topic=topic, summary=summary,
-                              status="open", created_at=now, updated_at=now)
+                              status="open", created_at=now, updated_at=now, caller_hash=caller_hash)
             if appointment:
                 row.appointment = RepairAppointment(**appointment)
             try:

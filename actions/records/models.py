@@ -37,6 +37,8 @@ class SupportCase(Base):
 
     case_number = Column(String(9), primary_key=True)
     sender_id = Column(String(128), nullable=False, index=True)
+    # sha256 of the caller's phone number (Twilio `From`), so a later call from it may follow up.
+    caller_hash = Column(String(64), nullable=True, index=True)
     topic = Column(String(64), nullable=False)
     summary = Column(Text, nullable=False)
     status = Column(String(20), nullable=False, default="open")  # open | in_progress | closed
@@ -57,3 +59,15 @@ class RepairAppointment(Base):
     preferred_time = Column(String(60), nullable=False)
 
     case = relationship("SupportCase", back_populates="appointment")
+
+
+class VerificationAttempts(Base):
+    """Failed identity checks per subject ("order:W…", "case:…", "session:…", "client:…", "caller:…").
+    Kept in the records database so that no dialogue event (a form reset, a new session) clears it."""
+    __tablename__ = "verification_attempts"
+
+    subject = Column(String(200), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    lockouts = Column(Integer, nullable=False, default=0)  # each lockout doubles the next one
+    first_failure_at = Column(DateTime, nullable=True)
+    locked_until = Column(DateTime, nullable=True)
