@@ -54,8 +54,8 @@ def cmd_run(args) -> int:
     stack = Stack(settings)
     stack.start()
     print(f"ready in {time.monotonic() - started:.1f} s")
-    print(f"  Rasa server:    {settings.rasa_url}  (REST: POST /webhooks/rest/webhook; API token in var/rasa_token)")
-    print(f"  action server:  {settings.action_url}")
+    print(f"  Rasa server:    {settings.rasa_url}  (loopback only; API token in var/rasa_token)")
+    print(f"  action server:  {settings.action_url}  (loopback only; Rasa's token in var/action_token)")
     print(f"  voice gateway:  {settings.gateway_url}  (chat widget /, API docs /docs, readiness /readyz)")
     print(f"  phone:          Twilio WS {settings.gateway_url.replace('http', 'ws')}/twilio/media-stream, "
           f"AudioSocket tcp://{settings.host}:{settings.audiosocket_port}")
@@ -64,12 +64,15 @@ def cmd_run(args) -> int:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
-        while not stopping and all(p.poll() is None for p in stack.processes.values()):
+        while not stopping and not stack.gave_up:  # a crashed server is restarted meanwhile
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
+    if stack.gave_up:
+        print(f"stopped: {stack.gave_up}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,13 +1,17 @@
-"""Starts the action server and the Rasa server on loopback and waits until both answer."""
+"""Starts the action server, the Rasa server (both on loopback) and the voice gateway, waits
+until they answer, and restarts one that crashes."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Deque, Dict, List, Optional
 
 import requests
 import yaml
@@ -15,6 +19,11 @@ from sqlalchemy.engine import make_url
 
 from hotline.settings import Settings
 from hotline.training import rasa_env
+
+logger = logging.getLogger(__name__)
+# Each secret goes only to the process that needs it (not, say, the Twilio token to Rasa).
+SECRET_SETTINGS = {"rasa_token", "action_token", "trainer_token", "twilio_auth_token", "twilio_account_sid"}
+RESTART_WINDOW_S = 600.0
 
 
 def tracker_store_config(url: str) -> Dict[str, object]:
@@ -44,7 +53,9 @@ def lock_store_config(url: Optional[str]) -> Optional[Dict[str, object]]:
 
 def endpoints_config(settings: Settings) -> Dict[str, object]:
     config: Dict[str, object] = {
-        "action_endpoint": {"url": f"{settings.action_url}/webhook"},
+        # Rasa reads ${…} from its environment: the token is never written to this file.
+        "action_endpoint": {"url": f"{settings.action_url}/webhook",
+                            "headers": {"Authorization": "Bearer ${HOTLINE_ACTION_TOKEN}"}},
         "tracker_store": tracker_store_config(settings.resolved_tracker_store_url()),
     }
     lock = lock_store_config(settings.lock_store_url)
@@ -56,19 +67,28 @@ def endpoints_config(settings: Settings) -> Dict[str, object]:
 def write_endpoints(settings: Settings) -> Path:
     path = settings.var_dir / "endpoints.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # database URLs may hold passwords
     path.write_text("# generated from hotline.settings; edit the environment, not this file\n"
                     + yaml.safe_dump(endpoints_config(settings), allow_unicode=True, sort_keys=False))
     return path
 
 
 class Stack:
-    """The two servers as child processes; `with Stack(settings) as stack:` starts and stops them."""
+    """The servers as child processes; `with Stack(settings) as stack:` starts and stops them.
+    While running, a crashed child is restarted with back-off (1, 2, 4 … s) and the reason
+    logged; after `max_restarts` within ten minutes the stack stops and `gave_up` says why."""
 
     def __init__(self, settings: Settings, gateway: bool = True) -> None:
         self.settings = settings
         self.gateway = gateway
         self.processes: Dict[str, subprocess.Popen] = {}
+        self.commands: Dict[str, tuple] = {}
+        self.restarts: Dict[str, Deque[float]] = {}
+        self.gave_up: Optional[str] = None
         self.logs_dir = settings.var_dir / "logs"
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor: Optional[threading.Thread] = None
 
     def __enter__(self) -> "Stack":
         self.start()
@@ -77,23 +97,32 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _env(self) -> Dict[str, str]:
+    def _env(self, role: str) -> Dict[str, str]:
+        s = self.settings
         env = rasa_env()
-        # Children see exactly this process's settings, whatever their origin (env, .env, code).
-        for name, value in self.settings.dict().items():
-            if value is not None:
+        # Children see exactly this process's settings, whatever their origin (env, .env, code),
+        # except the secrets, which each gets only if its role needs them.
+        for name, value in s.dict().items():
+            env.pop(name.upper(), None)
+            if value is not None and name not in SECRET_SETTINGS:
                 env[name.upper()] = str(value)
-        env.update(SANIC_HOST=self.settings.host,
-                   DATABASE_URL=self.settings.resolved_database_url(),
-                   RASA_TOKEN=self.settings.resolved_rasa_token(),
-                   HF_HUB_OFFLINE="1",
-                   PYTHONPATH=str(self.settings.project_root) + os.pathsep + env.get("PYTHONPATH", ""))
+        env.update(DATABASE_URL=s.resolved_database_url(), HF_HUB_OFFLINE="1",
+                   PYTHONPATH=str(s.project_root) + os.pathsep + env.get("PYTHONPATH", ""))
+        if role == "action_server":
+            env["HOTLINE_ACTION_TOKEN"] = s.resolved_action_token()
+        elif role == "rasa":
+            env.update(HOTLINE_RASA_TOKEN=s.resolved_rasa_token(), HOTLINE_ACTION_TOKEN=s.resolved_action_token(),
+                       HOTLINE_ACTION_TIMEOUT_S=str(s.action_timeout_s))
+        elif role == "gateway":
+            env.update(RASA_TOKEN=s.resolved_rasa_token(), TRAINER_TOKEN=s.resolved_trainer_token(),
+                       TWILIO_AUTH_TOKEN=s.twilio_auth_token, TWILIO_ACCOUNT_SID=s.twilio_account_sid)
         return env
 
     def _spawn(self, name: str, cmd: List[str], niceness: int = 0) -> None:
+        self.commands[name] = (cmd, niceness)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log = (self.logs_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(cmd, cwd=self.settings.project_root, env=self._env(),
+        self.processes[name] = subprocess.Popen(cmd, cwd=self.settings.project_root, env=self._env(name),
                                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                                 preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
 
@@ -102,11 +131,9 @@ class Stack:
         if not s.model_path.exists():
             raise SystemExit(f"no trained model at {s.model_path}: run `hotline train` first")
         endpoints = write_endpoints(s)
-        self._spawn("action_server", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                                      "--port", str(s.action_port)])
+        self._spawn("action_server", [sys.executable, "-m", "hotline.action_server", "--port", str(s.action_port)])
         self._spawn("rasa", [sys.executable, "-m", "hotline.rasa_server", "run", "--model", str(s.model_path),
-                             "--enable-api", "--auth-token", s.resolved_rasa_token(),
-                             "--interface", s.host, "--port", str(s.rasa_port),
+                             "--enable-api", "--interface", "127.0.0.1", "--port", str(s.rasa_port),
                              "--endpoints", str(endpoints),
                              "--credentials", str(s.project_root / "bot" / "credentials.yml")])
         if self.gateway:
@@ -114,6 +141,9 @@ class Stack:
             # Whisper runs) should not delay Rasa's start-up or its short text turns.
             self._spawn("gateway", [sys.executable, "-m", "voice_gateway"], niceness=5)
         self.wait_ready()
+        self._stopping.clear()
+        self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
+        self._supervisor.start()
 
     def wait_ready(self) -> None:
         s = self.settings
@@ -128,8 +158,7 @@ class Stack:
                 process = self.processes[name]
                 if process.poll() is not None:
                     self.stop()
-                    tail = (self.logs_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
                 try:
                     if requests.get(url, timeout=1).status_code == 200:
                         del pending[name]
@@ -141,17 +170,54 @@ class Stack:
             if pending:
                 time.sleep(0.2)
 
+    def log_tail(self, name: str, size: int = 2000) -> str:
+        return (self.logs_dir / f"{name}.log").read_text(errors="replace")[-size:]
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            for name, process in list(self.processes.items()):
+                code = process.poll()
+                if code is None or self._stopping.is_set():
+                    continue
+                if not self._restart(name, code):
+                    return
+
+    def _restart(self, name: str, code: int) -> bool:
+        now = time.monotonic()
+        history = self.restarts.setdefault(name, deque())
+        while history and now - history[0] > RESTART_WINDOW_S:
+            history.popleft()
+        last_lines = self.log_tail(name, 600).strip().splitlines()[-3:]
+        if len(history) >= self.settings.max_restarts:
+            self.gave_up = (f"{name} exited with code {code} and was restarted {len(history)} times in "
+                            f"{RESTART_WINDOW_S / 60:.0f} minutes; giving up. Last log lines: {' | '.join(last_lines)}")
+            logger.error(self.gave_up)
+            threading.Thread(target=self.stop, daemon=True).start()
+            return False
+        delay = 2 ** len(history)
+        logger.warning("%s exited with code %s (%s); restarting in %d s", name, code, " | ".join(last_lines), delay)
+        history.append(now)
+        if self._stopping.wait(delay):
+            return False
+        with self._lock:
+            if not self._stopping.is_set():
+                cmd, niceness = self.commands[name]
+                self._spawn(name, cmd, niceness)
+        return True
+
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self.processes.clear()
+        self._stopping.set()
+        with self._lock:
+            for process in self.processes.values():
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            for process in self.processes.values():
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            self.processes.clear()
 
     def pids(self) -> Dict[str, int]:
         return {name: p.pid for name, p in self.processes.items()}

@@ -13,6 +13,7 @@ schema itself against the metaschema on each call: ~55% of a turn's CPU time wit
 in behaviour and takes microseconds."""
 from __future__ import annotations
 
+import os
 import sys
 from functools import lru_cache
 from typing import Any, Dict, Text
@@ -62,11 +63,30 @@ def _tune_sqlite_tracker_store() -> None:
             cursor.close()
 
 
+def _limit_action_time(seconds: float) -> None:
+    """Rasa waits up to 5 minutes for an action (one module constant): a stalled action server
+    must turn into an apology within seconds instead."""
+    import rasa.core.actions.action as action
+    import rasa.utils.endpoints as endpoints
+
+    action.DEFAULT_REQUEST_TIMEOUT = endpoints.DEFAULT_REQUEST_TIMEOUT = seconds
+
+
+def _token_from_environment() -> None:
+    """The API token comes from the environment, not the command line, where `ps` shows it to
+    every user of the machine; it is added to argv inside this process only."""
+    token = os.environ.pop("HOTLINE_RASA_TOKEN", "")
+    if token and "--auth-token" not in sys.argv:
+        sys.argv += ["--auth-token", token]
+
+
 def main() -> None:
     _install_cached_action_validation()
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         _warm_up_jieba()
         _tune_sqlite_tracker_store()
+        _limit_action_time(float(os.environ.get("HOTLINE_ACTION_TIMEOUT_S", "3")))
+        _token_from_environment()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -18,6 +18,20 @@ from hotline.settings import Settings
 from hotline.training import changed_inputs, train
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Schemathesis (tests/test_fuzz_api.py) patches Hypothesis once per process, on the first test of
+# the session, so that failing examples print as nothing ("text=,"), a speed-up for its own large
+# schemas. Let it patch now and undo that part: every Hypothesis test here shows the input that failed.
+try:
+    import schemathesis.generation.hypothesis.builder  # noqa: F401  (runs the one-time patch)
+except ImportError:
+    pass
+else:
+    import hypothesis.core
+    from hypothesis.vendor import pretty
+
+    hypothesis.core.RepresentationPrinter = pretty.RepresentationPrinter
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -62,7 +76,8 @@ def english_test_voice() -> str:
 def stack_settings(trained: Settings, var_dir: Path, **overrides) -> Settings:
     values = dict(var_dir=var_dir, models_dir=trained.models_dir, rasa_port=free_port(), action_port=free_port(),
                   gateway_port=free_port(), audiosocket_port=free_port(), rasa_token="test-token",
-                  tts_voice=english_test_voice(), audiosocket_read_timeout=2.0)
+                  tts_voice=english_test_voice(), audiosocket_read_timeout=2.0,
+                  rasa_timeout_s=20.0)  # two cores shared by every test: no apology for a slow turn
     values.update(overrides)
     return Settings(**values)
 

@@ -43,6 +43,17 @@ def tracker(stack, sender: str) -> dict:
     return Conversation(stack.settings, sender).tracker()
 
 
+def answered(stack, sender: str) -> int:
+    """How many user messages the bot has answered: a key pressed after this means that reply."""
+    count, pending = 0, False
+    for event in tracker(stack, sender)["events"]:
+        if event.get("event") == "user":
+            pending = True
+        elif event.get("event") == "bot" and pending:
+            count, pending = count + 1, False
+    return count
+
+
 def user_texts(stack, sender: str):
     return [e.get("text") for e in tracker(stack, sender)["events"] if e.get("event") == "user"]
 
@@ -304,6 +315,17 @@ async def read_frames(reader, seconds: float):
     return frames
 
 
+async def read_frames_until(reader, condition, seconds: float = 60):
+    """Frames read while waiting for `condition()` (checked off the event loop) to hold:
+    the next key press must follow the previous turn, however slow the machine is."""
+    frames, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frames += await read_frames(reader, 0.5)
+        if await asyncio.to_thread(condition):
+            return frames + await read_frames(reader, 0.5)  # the gateway has the reply too
+    raise AssertionError("the call did not get there in time")
+
+
 def frame(kind: int, payload: bytes = b"") -> bytes:
     return struct.pack(">BH", kind, len(payload)) + payload
 
@@ -320,18 +342,13 @@ def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
             writer.write(frame(0x10, pcm[start:start + 320]))
             await writer.drain()
             await asyncio.sleep(0.01)
-        await asyncio.sleep(3)
-        writer.write(frame(0x03, b"1"))  # menu: 1 = order status
-        await writer.drain()
-        await asyncio.sleep(3)
-        for digit in "1000000002#":
-            writer.write(frame(0x03, digit.encode()))
-        await writer.drain()
-        await asyncio.sleep(2)
-        for digit in "5678#":
-            writer.write(frame(0x03, digit.encode()))
-        await writer.drain()
-        replies = await read_frames(reader, 4)
+        replies = await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= 2)
+        for keys, turns in (("1", 3), ("1000000002#", 4), ("5678#", 5)):  # 1 = order status
+            for key in keys:
+                writer.write(frame(0x03, key.encode()))
+            await writer.drain()
+            replies += await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= turns)
+        replies += await read_frames(reader, 1)
         writer.write(frame(0x00))
         await writer.drain()
         rest = await read_frames(reader, 2)
@@ -587,13 +604,13 @@ def test_audiosocket_handoff_records_the_group_and_ends_the_socket(stack, switch
         reader, writer = await asyncio.open_connection("127.0.0.1", audiosocket_port)
         writer.write(frame(0x01, call_uuid.bytes))
         await writer.drain()
-        await asyncio.sleep(1.0)
+        frames = await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= 1)
         writer.write(frame(0x03, b"2"))  # keypad menu: 2 = warranty, then 0 = an advisor
         await writer.drain()
-        await asyncio.sleep(3.0)
+        frames += await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= 2)
         writer.write(frame(0x03, b"0"))
         await writer.drain()
-        frames = await read_frames(reader, 20)  # the gateway hangs up when the reply is over
+        frames += await read_frames(reader, 20)  # the gateway hangs up when the reply is over
         at_eof = reader.at_eof()
         writer.close()
         return frames, at_eof

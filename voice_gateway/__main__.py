@@ -14,4 +14,5 @@ if __name__ == "__main__":
     install_log_masking()
     settings = get_settings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.gateway_port, log_level="info",
-                ws="websockets")
+                ws="websockets", ws_max_size=settings.ws_max_bytes,
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)

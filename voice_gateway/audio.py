@@ -27,6 +27,11 @@ class Audio:
         return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
 
 
+# What browsers, phones and recorders send. FFmpeg opens many more (playlists, images, network
+# protocols); each extra demuxer is attack surface a voice upload does not need.
+ACCEPTED_CONTAINERS = {"wav", "mp3", "ogg", "webm", "matroska", "flac", "mp4", "m4a", "aac", "amr"}
+
+
 def decode(data: bytes, max_seconds: float = 60.0) -> Audio:
     """Any container/codec PyAV knows (WAV, MP3, OGG, WebM, …) → float32 mono 16 kHz."""
     import av
@@ -35,6 +40,8 @@ def decode(data: bytes, max_seconds: float = 60.0) -> Audio:
         raise AudioError("empty audio")
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
+            if not set(container.format.name.split(",")) & ACCEPTED_CONTAINERS:
+                raise AudioError(f"unsupported container {container.format.name!r}")
             streams = [s for s in container.streams if s.type == "audio"]
             if not streams:
                 raise AudioError("no audio stream in the file")

@@ -30,7 +30,7 @@ class BotReply:
 
 
 class RasaClient:
-    def __init__(self, rasa_url: str, token: str, timeout: float = 15.0) -> None:
+    def __init__(self, rasa_url: str, token: str, timeout: float = 5.0) -> None:
         self.rasa_url, self.token = rasa_url.rstrip("/"), token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: Optional[aiohttp.ClientSession] = None
@@ -53,21 +53,27 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
 
-    async def turn(self, sender: str, text: str, channel: str = "rest") -> BotReply:
+    async def turn(self, sender: str, text: str, channel: str = "rest",
+                   metadata: Optional[Dict[str, str]] = None) -> BotReply:
         """Send one user message (channel "phone" for calls: phone versions of the responses);
         on any Rasa failure the caller still gets a spoken apology."""
         session = await self.session()
         try:
             async with session.post(f"{self.rasa_url}/webhooks/{channel}/webhook",
-                                    json={"sender": sender, "message": text}) as response:
+                                    json={"sender": sender, "message": text, "metadata": metadata or {}}) as response:
                 response.raise_for_status()
                 messages = await response.json()
             intent, confidence = await self._latest_intent(session, sender)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             logger.warning("rasa unavailable for %s: %s", sender, type(error).__name__)
             return BotReply([APOLOGY], error=type(error).__name__)
-        texts = [m["text"] for m in messages if m.get("text")]
-        custom = [m["custom"] for m in messages if isinstance(m.get("custom"), dict)]
+        texts = [m["text"] for m in messages if isinstance(m, dict) and m.get("text")]
+        custom = [m["custom"] for m in messages if isinstance(m, dict) and isinstance(m.get("custom"), dict)]
+        if not texts and not custom:
+            # Every turn of this bot says something; nothing means an action failed (Rasa still
+            # answers 200 when the action server is down or too slow).
+            logger.warning("rasa answered %s with no message: an action failed", sender)
+            return BotReply([APOLOGY], intent, confidence, error="empty_reply")
         buttons = [{"title": str(b.get("title", "")), "payload": str(b["payload"])}
                    for m in messages for b in (m.get("buttons") or []) if b.get("payload")]
         return BotReply(texts, intent, confidence, custom, buttons=buttons)

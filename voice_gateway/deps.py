@@ -1,5 +1,5 @@
 """FastAPI dependencies as `Annotated` aliases."""
-from typing import Annotated
+from typing import Annotated, Callable
 
 from fastapi import Depends, Request
 
@@ -23,3 +23,11 @@ def get_pipeline(request: Request) -> VoicePipeline:
 EnginesDep = Annotated[Engines, Depends(get_engines)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 PipelineDep = Annotated[VoicePipeline, Depends(get_pipeline)]
+
+
+def rate_limit(name: str) -> Callable[[Request], None]:
+    """A route dependency: the per-client limit `name` of RateLimits (voice_gateway/guards.py)."""
+    def check(request: Request) -> None:
+        request.app.state.rate_limits.check(request, name)
+
+    return check

@@ -61,7 +61,7 @@ def load_engines(settings: Settings) -> Engines:
                                engine.name, engine.language)
     else:
         status["stt"] = status["tts"] = "disabled (LOAD_SPEECH=false)"
-    bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token())
+    bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token(), timeout=settings.rasa_timeout_s)
     pipeline = VoicePipeline(bot, stt, tts or engine, stt_workers=settings.stt_workers,
                              tts_workers=settings.tts_workers)
     control = None

@@ -14,6 +14,7 @@ import numpy as np
 from hotline.nlu.text import has_content
 from voice_gateway import metrics
 from voice_gateway.bot import BotReply, RasaClient
+from voice_gateway.choices import OfferedChoices
 from voice_gateway.prompts import NOT_HEARD
 from voice_gateway.recognition import RecognitionJob, RecognitionQueue
 from voice_gateway.stt import SpeechToText, Transcript
@@ -34,6 +35,7 @@ class VoicePipeline:
         self.bot, self.stt, self.tts = bot, stt, tts
         self.recognition = RecognitionQueue(stt, stt_workers) if stt is not None else None
         self.tts_pool = ThreadPoolExecutor(max(1, tts_workers), thread_name_prefix="tts")
+        self.offered = OfferedChoices()
 
     def recognise(self, samples: np.ndarray, ended_at: Optional[float] = None,
                   speculative: bool = False) -> RecognitionJob:
@@ -50,15 +52,18 @@ class VoicePipeline:
             self.recognition.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def text_turn(self, sender: str, text: str, transport: str = "chat", channel: str = "rest") -> BotReply:
+    async def text_turn(self, sender: str, text: str, transport: str = "chat", channel: str = "rest",
+                        metadata: Optional[Dict[str, str]] = None) -> BotReply:
         started = time.perf_counter()
-        reply = await self.bot.turn(sender, text, channel)
+        reply = await self.bot.turn(sender, text, channel, metadata)
+        self.offered.remember(sender, reply.buttons)
         metrics.NLU_SECONDS.observe(time.perf_counter() - started)
         metrics.TURNS.labels(transport, "text").inc()
         return reply
 
     async def audio_turn(self, sender: str, samples: np.ndarray, transport: str, channel: str = "rest",
-                         job: Optional[RecognitionJob] = None) -> TurnResult:
+                         job: Optional[RecognitionJob] = None,
+                         metadata: Optional[Dict[str, str]] = None) -> TurnResult:
         """`job`: a recognition already queued for this audio (speculatively, at a pause)."""
         waited = time.perf_counter()
         transcript = await (job.future if job is not None else self.transcribe(samples))
@@ -69,7 +74,8 @@ class VoicePipeline:
             metrics.TURNS.labels(transport, "not_heard").inc()
             return TurnResult(transcript, BotReply([NOT_HEARD]), timings)
         started = time.perf_counter()
-        reply = await self.bot.turn(sender, transcript.text, channel)
+        reply = await self.bot.turn(sender, transcript.text, channel, metadata)
+        self.offered.remember(sender, reply.buttons)
         timings["rasa"] = time.perf_counter() - started
         metrics.NLU_SECONDS.observe(timings["rasa"])
         metrics.TURNS.labels(transport, "audio").inc()

@@ -3,18 +3,21 @@ import uuid
 from typing import Optional
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, WebSocket
+import asyncio
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import JSONResponse, Response
 
 from voice_gateway import metrics
 from voice_gateway.audio import AudioError, decode, wav_bytes
-from voice_gateway.deps import PipelineDep, SettingsDep
+from voice_gateway.deps import PipelineDep, SettingsDep, rate_limit
 from voice_gateway.transports.browser import serve_stream
 
 router = APIRouter(prefix="/v1/voice", tags=["voice"])
 
 
-@router.post("/turn", responses={200: {"content": {"audio/wav": {}}}, 413: {}, 422: {}})
+@router.post("/turn", responses={200: {"content": {"audio/wav": {}}}, 413: {}, 422: {}, 429: {}},
+             dependencies=[Depends(rate_limit("voice"))])
 async def voice_turn(request: Request, pipeline: PipelineDep, settings: SettingsDep,
                      audio: UploadFile = File(..., description="WAV, MP3, OGG, WebM … any PyAV format"),
                      session_id: Optional[str] = Form(None, max_length=128)):
@@ -25,8 +28,12 @@ async def voice_turn(request: Request, pipeline: PipelineDep, settings: Settings
         raise HTTPException(413, f"audio larger than {settings.max_upload_bytes} bytes")
     if pipeline.stt is None:
         raise HTTPException(503, "speech recognition is not loaded (text-only gateway)")
-    try:
-        decoded = decode(data, max_seconds=settings.max_audio_seconds)
+    try:  # off the event loop, bounded: a hostile file must not stall every call on this gateway
+        decoded = await asyncio.wait_for(asyncio.to_thread(decode, data, settings.max_audio_seconds),
+                                         settings.audio_decode_timeout_s)
+    except asyncio.TimeoutError:
+        metrics.ERRORS.labels("http", "decode_timeout").inc()
+        raise HTTPException(422, "cannot use this audio: decoding took too long") from None
     except AudioError as error:
         metrics.ERRORS.labels("http", "bad_audio").inc()
         raise HTTPException(422, f"cannot use this audio: {error}") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Optional
@@ -14,6 +15,7 @@ from typing import Optional
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hotline.nlu.text import has_content
 from voice_gateway import metrics
 from voice_gateway.audio import STT_RATE, pcm16_to_float, wav_bytes
 from voice_gateway.pipeline import VoicePipeline
@@ -21,6 +23,9 @@ from voice_gateway.vad import Endpointer
 
 MAX_FRAME_BYTES = 64_000  # 2 s of audio in one frame is already more than any client sends
 MAX_RATE = 3.0  # × real time
+MAX_PENDING_TEXTS = 3  # typed messages waiting for their turn; more is a flood, not a conversation
+SESSION_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+EMPTY_PROMPT = "请输入您的问题，比如“手机激活不了”或“查一下订单”。"
 
 
 class BrowserStream:
@@ -30,6 +35,9 @@ class BrowserStream:
         self.speaking: Optional[asyncio.Task] = None
         self.lock = asyncio.Lock()
         self.window, self.window_bytes = time.monotonic(), 0
+        self.pending_texts = 0
+        client = websocket.client
+        self.metadata = {"client": client.host} if client else {}
 
     async def send(self, **event) -> None:
         await self.websocket.send_text(json.dumps(event, ensure_ascii=False))
@@ -52,14 +60,25 @@ class BrowserStream:
 
     async def audio_turn(self, audio: np.ndarray) -> None:
         async with self.lock:
-            result = await self.pipeline.audio_turn(self.session_id, audio, "browser")
+            result = await self.pipeline.audio_turn(self.session_id, audio, "browser", metadata=self.metadata)
             await self.send(type="transcript", text=result.transcript.text if result.transcript else "",
                             intent=result.reply.intent, confidence=result.reply.confidence)
             await self.reply(result.reply.texts, result.reply.buttons)
 
     async def text_turn(self, text: str) -> None:
+        self.pending_texts += 1
+        try:
+            await self._text_turn(text)
+        finally:
+            self.pending_texts -= 1
+
+    async def _text_turn(self, text: str) -> None:
         async with self.lock:
-            reply = await self.pipeline.text_turn(self.session_id, text, "browser")
+            text = self.pipeline.offered.public_text(self.session_id, text)
+            if not has_content(text):
+                await self.reply([EMPTY_PROMPT])
+                return
+            reply = await self.pipeline.text_turn(self.session_id, text, "browser", self.metadata)
             await self.reply(reply.texts, reply.buttons)
 
     async def reply(self, texts, buttons=()) -> None:
@@ -86,7 +105,9 @@ class BrowserStream:
 
 async def serve_stream(websocket: WebSocket, pipeline: VoicePipeline) -> None:
     await websocket.accept()
-    session_id = websocket.query_params.get("session") or f"web-{uuid.uuid4().hex[:12]}"
+    session_id = websocket.query_params.get("session") or ""
+    if not SESSION_ID.fullmatch(session_id):  # missing or not an id: a fresh conversation
+        session_id = f"web-{uuid.uuid4().hex[:12]}"
     stream = BrowserStream(websocket, pipeline, session_id)
     metrics.ACTIVE_CALLS.labels("browser").inc()
     await stream.send(type="ready", session=session_id, speech=pipeline.stt is not None,
@@ -104,7 +125,10 @@ async def serve_stream(websocket: WebSocket, pipeline: VoicePipeline) -> None:
                     text = str(data.get("text", "")).strip() if data.get("type") == "text" else ""
                 except (ValueError, AttributeError):
                     text = ""
-                if text:
+                if text and stream.pending_texts >= MAX_PENDING_TEXTS:
+                    metrics.ERRORS.labels("browser", "text_flood").inc()
+                    await stream.send(type="error", message="too many messages at once; please wait for the reply")
+                elif text:
                     asyncio.ensure_future(stream.text_turn(text[:2000]))
                 else:
                     await stream.send(type="error", message="expected {\"type\": \"text\", \"text\": …}")
