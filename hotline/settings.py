@@ -10,6 +10,8 @@ from typing import Optional
 from pydantic import BaseSettings, Field
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Rasa and the action server listen here whatever HOST says: only the gateway faces the network.
+INTERNAL_HOST = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -17,12 +19,19 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     models_dir: Path = PROJECT_ROOT / "models"
 
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # the gateway's (and AudioSocket's) address; 0.0.0.0 exposes them
     rasa_port: int = 5005
     action_port: int = 5055
     # Rasa's HTTP API (/model/parse, /conversations, /model/train) is protected by this token.
     # Empty means: generate one on first run and keep it in var/rasa_token.
     rasa_token: str = ""
+    # Rasa calls the action server with this bearer token (empty: var/action_token).
+    action_token: str = ""
+    # Each action call answers within this many seconds or fails (Rasa's own limit is 5 minutes).
+    action_timeout_s: float = 1.5
+    # A Rasa turn (from the gateway) fails after this long and the caller hears the apology: a
+    # turn may run several actions, so this is what bounds the silence.
+    rasa_timeout_s: float = 2.5
 
     # Records (warranty, orders, support cases). PostgreSQL: postgresql://user@host:5432/db
     database_url: str = ""
@@ -62,12 +71,13 @@ class Settings(BaseSettings):
     # silence) ends the utterance after this long.
     media_timeout_s: float = 0.8
     max_calls: int = 4  # simultaneous phone calls per gateway; the next caller hears "all lines busy"
+    max_call_s: float = 1800.0  # a phone call (Twilio or AudioSocket) is ended with a goodbye after this long
     # Transfer to a human skill group (orders, repairs, account, general). On Twilio the gateway
     # redirects the live call with Twilio's REST API to TwiML for the group's target: "queue:NAME"
     # (<Enqueue>) or a number/SIP URI (<Dial>). On AudioSocket, Asterisk reads the group from
     # GET /v1/calls/{uuid}/transfer after the socket closes (README dialplan).
     twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
+    twilio_auth_token: str = ""  # with PUBLIC_URL, also checks X-Twilio-Signature (else /twilio/* is loopback-only)
     twilio_api_base: Optional[str] = None  # only for a local stand-in of api.twilio.com in tests
     transfer_orders: str = "queue:orders"
     transfer_repairs: str = "queue:repairs"
@@ -84,6 +94,21 @@ class Settings(BaseSettings):
     # least the current model's minus this tolerance.
     retrain_tolerance: float = 0.02
     audiosocket_read_timeout: float = 10.0  # seconds a started frame may take to arrive
+    audiosocket_allowed_peers: str = "127.0.0.0/8,::1"  # comma-separated IPs/CIDRs that may connect (Asterisk)
+    audiosocket_idle_s: float = 10.0  # a call that sends no frame for this long is hung up
+    # Per-client request limits (the `limits` library's syntax); storage "memory://" or a
+    # redis://… URL shared by several gateways.
+    rate_limit_chat: str = "30/minute;300/hour"
+    rate_limit_voice: str = "10/minute;100/hour"
+    rate_limit_storage: str = "memory://"
+    max_request_bytes: int = 11 * 1024 * 1024  # any request body; uploads also obey max_upload_bytes
+    ws_max_bytes: int = 128 * 1024  # one WebSocket message (a Twilio media frame is ~ 0.3 KiB)
+    audio_decode_timeout_s: float = 10.0
+    # Behind a reverse proxy: the addresses whose X-Forwarded-For is believed (uvicorn).
+    forwarded_allow_ips: str = "127.0.0.1"
+    # The launcher restarts a crashed server with back-off, and gives up after this many
+    # restarts within ten minutes.
+    max_restarts: int = 5
     server_start_timeout: float = Field(180.0, description="seconds to wait for servers")
 
     class Config:
@@ -116,11 +141,11 @@ class Settings(BaseSettings):
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}"
+        return f"http://{INTERNAL_HOST}:{self.rasa_port}"
 
     @property
     def action_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}"
+        return f"http://{INTERNAL_HOST}:{self.action_port}"
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'records.db'}"
@@ -134,13 +159,44 @@ class Settings(BaseSettings):
     def resolved_rasa_token(self) -> str:
         return self.rasa_token or self._token_file("rasa_token")
 
+    def resolved_action_token(self) -> str:
+        return self.action_token or self._token_file("action_token")
+
     def _token_file(self, name: str) -> str:
+        """The secret in var/NAME, made on first use. It is written to a temporary file created
+        with mode 0600 (O_EXCL: never an existing file or link) and then linked into place, so
+        the token file is never readable by others nor seen half-written; of several processes
+        starting at once, one link wins and the others read its token."""
+        import os
+
         token_file = self.var_dir / name
-        if not token_file.exists():
+        for _ in range(10):
+            try:
+                token = token_file.read_text().strip()
+            except FileNotFoundError:
+                token = None
+            if token:
+                if token_file.stat().st_mode & 0o077:  # written by an older version, or by hand
+                    token_file.chmod(0o600)
+                return token
             self.var_dir.mkdir(parents=True, exist_ok=True)
-            token_file.write_text(secrets.token_urlsafe(24))
-            token_file.chmod(0o600)
-        return token_file.read_text().strip()
+            temporary = self.var_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            try:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(24))
+                    out.flush()
+                    os.fsync(out.fileno())
+                if token is None:
+                    try:
+                        os.link(temporary, token_file)
+                    except FileExistsError:
+                        pass  # another process was first: its token is read on the next pass
+                else:  # an empty file (a crash between creating and writing): replace it
+                    os.replace(temporary, token_file)
+            finally:
+                temporary.unlink(missing_ok=True)
+        raise RuntimeError(f"could not create {token_file}")
 
 
 @lru_cache()

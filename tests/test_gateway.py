@@ -538,7 +538,7 @@ def switchboard_gateway(stack, tmp_path_factory):
     env = dict(os.environ, GATEWAY_PORT=str(port), RASA_PORT=str(stack.settings.rasa_port),
                AUDIOSOCKET_PORT=str(audiosocket_port),
                LOAD_SPEECH="false", VAR_DIR=str(tmp_path_factory.mktemp("board")),
-               RASA_TOKEN=stack.settings.resolved_rasa_token(), MAX_CALLS="1",
+               RASA_TOKEN=stack.settings.resolved_rasa_token(), RASA_TIMEOUT_S="20", MAX_CALLS="1",
                TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="secret-token", TWILIO_API_BASE=twilio.url,
                TRANSFER_ORDERS="queue:orders-team", TRANSFER_GENERAL="+8610000000")
     process = subprocess.Popen([sys.executable, "-m", "voice_gateway"], cwd=ROOT, env=env,

@@ -144,7 +144,7 @@ def strict_gateway(stack, tmp_path_factory):
     port = free_port()
     env = dict(os.environ, GATEWAY_PORT=str(port), RASA_PORT=str(stack.settings.rasa_port),
                AUDIOSOCKET_PORT=str(free_port()), LOAD_SPEECH="false", VAR_DIR=str(tmp_path_factory.mktemp("strict")),
-               RASA_TOKEN=stack.settings.resolved_rasa_token(), RATE_LIMIT_CHAT="3/minute",
+               RASA_TOKEN=stack.settings.resolved_rasa_token(), RASA_TIMEOUT_S="20", RATE_LIMIT_CHAT="3/minute",
                RATE_LIMIT_VOICE="2/minute", MAX_REQUEST_BYTES=str(256 * 1024), WS_MAX_BYTES=str(8 * 1024))
     process = subprocess.Popen([sys.executable, "-m", "voice_gateway"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

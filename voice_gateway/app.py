@@ -8,9 +8,11 @@ from typing import Optional
 from fastapi import FastAPI
 
 from hotline.settings import Settings, get_settings
+from voice_gateway import carriers
 from voice_gateway.engines import load_engines
+from voice_gateway.guards import BodySizeLimit, RateLimits
 from voice_gateway.routes import calls, chat, health, trainer, twilio, voice, widget
-from voice_gateway.transports.audiosocket import AudioSocketServer
+from voice_gateway.transports.audiosocket import SPARE_CONNECTIONS, AudioSocketServer
 from voice_gateway.transports.call import CallSetup
 
 logger = logging.getLogger("voice_gateway")
@@ -24,17 +26,23 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         app.state.settings = settings
         app.state.engines = engines = load_engines(settings)
         app.state.calls = CallSetup(engines.pipeline, engines.switchboard, settings.endpoint_silence_ms,
-                                    settings.speculate_after_ms, settings.media_timeout_s)
-        app.state.audiosocket = AudioSocketServer(app.state.calls, settings.host,
-                                                  settings.audiosocket_port, settings.audiosocket_read_timeout)
+                                    settings.speculate_after_ms, settings.media_timeout_s, settings.max_call_s)
+        app.state.audiosocket = AudioSocketServer(
+            app.state.calls, settings.host, settings.audiosocket_port, settings.audiosocket_read_timeout,
+            allowed_peers=carriers.parse_networks(settings.audiosocket_allowed_peers),
+            max_connections=settings.max_calls + SPARE_CONNECTIONS, idle_s=settings.audiosocket_idle_s)
         await app.state.audiosocket.start()
         logger.info("AudioSocket listening on %s:%s", settings.host, app.state.audiosocket.port)
+        carriers.log_checks(settings)
         yield
         await app.state.audiosocket.stop()
         await app.state.engines.bot.close()
         app.state.engines.pipeline.close()
 
     app = FastAPI(title="Apple 400 hotline voice gateway", version="0.1.0", lifespan=lifespan)
+    app.state.rate_limits = RateLimits(settings.rate_limit_storage,
+                                       {"chat": settings.rate_limit_chat, "voice": settings.rate_limit_voice})
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (health, chat, voice, twilio, calls, widget, trainer):
         app.include_router(module.router)
     app.include_router(trainer.api)

@@ -1,11 +1,13 @@
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import Response
 
+from voice_gateway.carriers import verify_twilio, websocket_url
 from voice_gateway.deps import SettingsDep
 from voice_gateway.serializers.twilio import twiml_connect_stream
 from voice_gateway.transports.twilio import serve_media_stream
 
-router = APIRouter(prefix="/twilio", tags=["telephony"])
+# Every route here answers Twilio only: signed requests (README, "Verifying carriers").
+router = APIRouter(prefix="/twilio", tags=["telephony"], dependencies=[Depends(verify_twilio)])
 
 
 @router.post("/voice")
@@ -13,7 +15,7 @@ async def incoming_call(request: Request, settings: SettingsDep) -> Response:
     """Twilio's voice webhook: answer with a bidirectional media stream to this gateway."""
     form = await request.form()
     base = settings.public_url or str(request.base_url)
-    ws_url = base.rstrip("/").replace("https://", "wss://").replace("http://", "ws://") + "/twilio/media-stream"
+    ws_url = websocket_url(base.rstrip("/") + "/twilio/media-stream")
     params = {k: str(form[k]) for k in ("From", "CallSid") if k in form}
     return Response(twiml_connect_stream(ws_url, params), media_type="application/xml")
 

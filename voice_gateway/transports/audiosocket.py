@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from voice_gateway import metrics
+from voice_gateway.carriers import LOOPBACK, Network, address_in
 from voice_gateway.serializers import ProtocolError
 from voice_gateway.serializers import audiosocket as wire
 from voice_gateway.transports.call import CallSetup, PhoneCall
 
 logger = logging.getLogger(__name__)
 FRAME_SECONDS = 0.02
+# Connections allowed beyond MAX_CALLS: callers over the limit still need one to hear "all lines
+# busy" (a few seconds each) before Asterisk takes them to the advisors.
+SPARE_CONNECTIONS = 4
 
 
 class AudioSocketOutput:
@@ -65,8 +70,16 @@ class AudioSocketOutput:
 
 
 class AudioSocketServer:
-    def __init__(self, calls: CallSetup, host: str, port: int, read_timeout: float = 10.0) -> None:
+    """Only `allowed_peers` may connect (others are closed at once), at most `max_connections` at
+    a time (counted from the TCP accept: a peer that never sends its UUID frees its slot after
+    `read_timeout`); a call that sends no frame for `idle_s` is hung up."""
+
+    def __init__(self, calls: CallSetup, host: str, port: int, read_timeout: float = 10.0,
+                 allowed_peers: Sequence[Network] = LOOPBACK, max_connections: int = 4 + SPARE_CONNECTIONS,
+                 idle_s: float = 10.0) -> None:
         self.calls_setup, self.host, self.port, self.read_timeout = calls, host, port, read_timeout
+        self.allowed_peers, self.max_connections, self.idle_s = list(allowed_peers), max_connections, idle_s
+        self.connections = 0
         self.server: Optional[asyncio.base_events.Server] = None
         self.calls: Dict[str, PhoneCall] = {}  # finished and live calls by UUID (bounded below)
 
@@ -80,6 +93,25 @@ class AudioSocketServer:
             await self.server.wait_closed()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        if not address_in(host, self.allowed_peers):
+            metrics.ERRORS.labels("audiosocket", "peer_refused").inc()
+            logger.warning("audiosocket: refused %s (not in AUDIOSOCKET_ALLOWED_PEERS)", host)
+            writer.close()
+            return
+        if self.connections >= self.max_connections:
+            metrics.ERRORS.labels("audiosocket", "too_many_connections").inc()
+            logger.warning("audiosocket: refused %s: %d connections open", host, self.connections)
+            writer.close()
+            return
+        self.connections += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.connections -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         call: Optional[PhoneCall] = None
         output: Optional[AudioSocketOutput] = None
         try:
@@ -94,7 +126,15 @@ class AudioSocketServer:
                 self.calls.pop(next(iter(self.calls)))
             await call.start()
             while True:
-                kind, payload = await wire.read_frame(reader, self.read_timeout * 6)
+                try:
+                    kind, payload = await wire.read_frame(reader, self.idle_s)
+                except asyncio.TimeoutError:  # Asterisk sends a frame every 20 ms: the line is dead
+                    metrics.ERRORS.labels("audiosocket", "idle").inc()
+                    logger.info("audiosocket call %s: no frame for %.0f s: hanging up", call_id, self.idle_s)
+                    output.close()  # stop the pacer first: the hang-up frame is the last one
+                    with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+                        await asyncio.wait_for(output.end(), self.read_timeout)
+                    break
                 if kind == wire.AUDIO:
                     await call.on_audio(payload)
                 elif kind == wire.DTMF and len(payload) == 1 and chr(payload[0]) in "0123456789*#":

@@ -30,6 +30,8 @@ KEYPAD_MENU = {"1": "/order_status", "2": "/warranty", "3": "/repair_appointment
 CHANNEL = "phone"  # Rasa's phone channel: phone versions of responses
 DTMF_MENU_WAIT = 1.5  # seconds after a lone menu key before it counts as a menu choice
 PLAYOUT_LIMIT = 60.0  # seconds to wait for a reply to finish playing before a transfer
+TIME_UP = "本次通话已达时长上限，感谢您的来电，再见。"  # said when a call reaches `max_call_s`
+MAX_DIGITS = 32  # keys buffered before "#"; the longest entry is a 12-character serial number
 
 
 class PhoneOutput(Protocol):
@@ -48,26 +50,28 @@ class CallSetup:
     endpoint_silence_ms: int = 600
     speculate_after_ms: int = 256
     media_timeout_s: float = 0.8
+    max_call_s: float = 1800.0
 
     def new_call(self, call_id: str, output: "PhoneOutput", transport: str) -> "PhoneCall":
         return PhoneCall(call_id, self.pipeline, output, transport, self.switchboard,
                          endpoint_silence_ms=self.endpoint_silence_ms, speculate_after_ms=self.speculate_after_ms,
-                         media_timeout_s=self.media_timeout_s)
+                         media_timeout_s=self.media_timeout_s, max_call_s=self.max_call_s)
 
 
 class PhoneCall:
     def __init__(self, call_id: str, pipeline: VoicePipeline, output: PhoneOutput, transport: str,
                  switchboard: Optional[Switchboard] = None, max_audio_rate: float = 3.0,
                  endpoint_silence_ms: int = 600, speculate_after_ms: int = 256,
-                 media_timeout_s: float = 0.8) -> None:
+                 media_timeout_s: float = 0.8, max_call_s: float = 1800.0) -> None:
         self.call_id, self.pipeline, self.output, self.transport = call_id, pipeline, output, transport
         self.switchboard = switchboard
         self.endpointer = Endpointer(silence_ms=endpoint_silence_ms, pause_ms=speculate_after_ms)
-        self.media_timeout_s = media_timeout_s
+        self.media_timeout_s, self.max_call_s = media_timeout_s, max_call_s
         self._speculation: Optional[RecognitionJob] = None
         self._last_media = time.monotonic()
         self._admitted = False
         self.transferred_to: Optional[str] = None
+        self.caller: Optional[str] = None  # the calling number, where the carrier tells it
         # Stateful: resampling each 20 ms frame on its own adds an edge artefact every frame.
         self._upsampler = soxr.ResampleStream(PHONE_RATE, STT_RATE, 1, dtype="float32")
         self.turns: List[Dict[str, object]] = []  # what happened, with timings (tests, bench)
@@ -92,6 +96,7 @@ class PhoneCall:
             return
         self._spawn(self._answered(self._greet()))
         self._spawn(self._watch_media())
+        self._spawn(self._end_at_time_limit())
 
     async def on_audio(self, pcm16_8k: bytes) -> None:
         if self.closed or not pcm16_8k or not self._admitted:
@@ -143,6 +148,23 @@ class PhoneCall:
                 else:
                     self._drop_speculation("stalled")
 
+    async def _end_at_time_limit(self) -> None:
+        """No call lasts longer than `max_call_s`: then a short goodbye, and the line is hung up."""
+        await asyncio.sleep(self.max_call_s)
+        metrics.ERRORS.labels(self.transport, "max_call_length").inc()
+        logger.info("call %s: %.0f s limit reached: hanging up", self.call_id, self.max_call_s)
+        for task in self._tasks - {asyncio.current_task()}:  # turns in progress end here
+            task.cancel()
+        if self._speaking and not self._speaking.done():
+            self._speaking.cancel()
+        try:
+            await self.output.clear()
+            await self._speak_reply([TIME_UP], None)
+            await self._wait_for_playout()
+        except Exception as error:  # no voice: hang up all the same
+            logger.error("call %s: goodbye failed: %r", self.call_id, error)
+        await self.output.end()
+
     async def on_dtmf(self, digit: str) -> None:
         if self.closed or not self._admitted:
             return
@@ -161,6 +183,9 @@ class PhoneCall:
             return
         if not self._digits:  # keys mean what the caller heard when pressing, not a later reply
             self._choices_at_key = list(self._choices)
+        if len(self._digits) >= MAX_DIGITS:
+            metrics.ERRORS.labels(self.transport, "dtmf_overflow").inc()
+            return
         self._digits += digit
         if len(self._digits) == 1 and self.key_choice(digit):
             self._menu_timer = asyncio.ensure_future(self._menu_choice_after_pause())
@@ -218,7 +243,7 @@ class PhoneCall:
 
     # --- turns -------------------------------------------------------------------------
     async def _greet(self) -> None:
-        reply = await self.pipeline.text_turn(self.call_id, "你好", self.transport, CHANNEL)
+        reply = await self.pipeline.text_turn(self.call_id, "你好", self.transport, CHANNEL, self._metadata())
         await self._speak_reply(reply.texts + ([MENU_PROMPT] if not reply.error else []), None)
 
     async def _refuse_busy(self) -> None:
@@ -229,7 +254,8 @@ class PhoneCall:
 
     async def _audio_turn(self, audio: np.ndarray, speech_end: float, job: Optional[RecognitionJob]) -> None:
         async with self._turn_lock:
-            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL, job=job)
+            result = await self.pipeline.audio_turn(self.call_id, audio, self.transport, CHANNEL, job=job,
+                                                   metadata=self._metadata())
             if result.reply.error is None and result.reply.intent is not None:  # not "say again"
                 self._choices = result.reply.buttons
             turn: Dict[str, object] = {"event": "turn", "speech_end": speech_end,
@@ -258,7 +284,7 @@ class PhoneCall:
 
     async def _text_turn(self, text: str) -> None:
         async with self._turn_lock:
-            reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL)
+            reply = await self.pipeline.text_turn(self.call_id, text, self.transport, CHANNEL, self._metadata())
             if reply.error is None:
                 self._choices = reply.buttons
             turn: Dict[str, object] = {"event": "turn", "input": text, "intent": reply.intent,
@@ -266,6 +292,10 @@ class PhoneCall:
             self.turns.append(turn)
             await self._speak_reply(reply.texts, turn)
             await self._after_reply(reply.handoff)
+
+    def _metadata(self) -> Dict[str, str]:
+        """What actions may know of the caller: the number (hashed there) for attempt counts and cases."""
+        return {"caller": self.caller} if self.caller else {}
 
     async def _answered(self, turn) -> None:
         """Run a turn; if any part of it fails (recognition, Rasa, synthesis, transfer) the caller
