@@ -207,10 +207,22 @@ def test_repair_form_rejects_answers_that_mean_something_else(conversation):
     assert "城市" in talk.reply("屏幕摔碎了")
     assert "没有听出是哪个城市" in talk.reply("周六上午")  # a time is not a city
     assert "时间" in talk.reply("我在杭州")
-    assert "希望到店的时间" in talk.reply("上海")  # a city is not a time
     messages = talk.say("明天下午三点")
     confirmation = next(m["text"] for m in messages if m.get("text"))
-    assert "杭州" in confirmation and "案例编号" in confirmation
+    assert "杭州" in confirmation and "明天下午3点" in confirmation and "案例编号" in confirmation
+
+
+def test_repair_form_hands_over_after_a_third_answer_that_means_something_else(conversation):
+    talk = conversation()
+    talk.reply("我想预约维修")
+    talk.reply("iPhone")
+    talk.reply("屏幕摔碎了")
+    talk.reply("我在杭州")
+    assert "希望到店的时间" in talk.reply("上海")  # a city is not a time
+    talk.reply("北京")
+    gave_up = talk.reply("广州")
+    assert "转接人工顾问" in gave_up and "案例编号" not in gave_up
+    assert "人工" in talk.reply("好的")
 
 
 @pytest.mark.parametrize("text", ["", "   ", "好" * 5000, "😀😀😀", "我的iPhone坏了 help me please ok?"])

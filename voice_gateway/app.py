@@ -39,7 +39,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         await app.state.engines.bot.close()
         app.state.engines.pipeline.close()
 
-    app = FastAPI(title="Apple 400 hotline voice gateway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Apple 400 hotline voice gateway", version="0.1.0", lifespan=lifespan,
+                  responses={400: {"description": "a body that cannot be parsed"},
+                             413: {"description": "a body over MAX_REQUEST_BYTES"}})
     app.state.rate_limits = RateLimits(settings.rate_limit_storage,
                                        {"chat": settings.rate_limit_chat, "voice": settings.rate_limit_voice})
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

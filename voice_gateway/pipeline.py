@@ -74,7 +74,8 @@ class VoicePipeline:
             metrics.TURNS.labels(transport, "not_heard").inc()
             return TurnResult(transcript, BotReply([NOT_HEARD]), timings)
         started = time.perf_counter()
-        reply = await self.bot.turn(sender, transcript.text, channel, metadata)
+        # A transcript is words: a leading "/" would make Rasa read it as an intent.
+        reply = await self.bot.turn(sender, transcript.text.lstrip("/"), channel, metadata)
         self.offered.remember(sender, reply.buttons)
         timings["rasa"] = time.perf_counter() - started
         metrics.NLU_SECONDS.observe(timings["rasa"])

@@ -26,6 +26,14 @@ class ChatOut(BaseModel):
     # payload is obeyed only right after it was offered; typed slashes are read as words).
     buttons: List[Dict[str, str]] = []
 
+    class Config:
+        @staticmethod
+        def schema_extra(schema: Dict[str, Any], model) -> None:
+            # pydantic 1 leaves `null` out of Optional fields' schemas; the replies do send null.
+            for name, field in model.__fields__.items():
+                if field.allow_none and name in schema.get("properties", {}):
+                    schema["properties"][name] = {"anyOf": [schema["properties"][name], {"type": "null"}]}
+
 
 @router.post("/chat", response_model=ChatOut, dependencies=[Depends(rate_limit("chat"))],
              responses={429: {"description": "too many requests from this client"}})

@@ -26,7 +26,17 @@ def require_trainer(settings: SettingsDep, authorization: Annotated[str, Header(
 
 
 router = APIRouter(prefix="/trainer", tags=["trainer"])
-api = APIRouter(prefix="/trainer/api", tags=["trainer"], dependencies=[Depends(require_trainer)])
+class Problem(BaseModel):
+    detail: str
+
+
+def problems(*codes: int) -> dict:
+    """OpenAPI entries for the errors a route answers with (`{"detail": …}`)."""
+    return {code: {"model": Problem} for code in codes}
+
+
+api = APIRouter(prefix="/trainer/api", tags=["trainer"], dependencies=[Depends(require_trainer)],
+                responses=problems(401))
 
 
 def retrain_job(request: Request) -> RetrainJob:
@@ -58,7 +68,7 @@ async def inbox(settings: SettingsDep) -> list:
     return [item.as_dict() for item in current_inbox(settings)]
 
 
-@api.post("/inbox/{item_id}/label")
+@api.post("/inbox/{item_id}/label", responses=problems(404, 409))
 async def label(item_id: str, body: Label, settings: SettingsDep) -> dict:
     report = label_item(settings, item_id, body.intent)
     if report is None:
@@ -70,7 +80,7 @@ async def label(item_id: str, body: Label, settings: SettingsDep) -> dict:
     return {"added": [t for _, t in report.added], "already_there": [t for _, t in report.duplicates]}
 
 
-@api.get("/report")
+@api.get("/report", responses=problems(404))
 async def report(settings: SettingsDep) -> dict:
     path = settings.var_dir / "reports" / "latest" / "report.json"
     if not path.exists():
@@ -80,7 +90,7 @@ async def report(settings: SettingsDep) -> dict:
     return data
 
 
-@api.get("/report/confusion.png")
+@api.get("/report/confusion.png", responses={200: {"content": {"image/png": {}}}, **problems(404)})
 async def confusion(settings: SettingsDep) -> FileResponse:
     path = settings.var_dir / "reports" / "latest" / "confusion_matrix.png"
     if not path.exists():
@@ -88,7 +98,7 @@ async def confusion(settings: SettingsDep) -> FileResponse:
     return FileResponse(path, media_type="image/png")
 
 
-@api.post("/retrain", status_code=202)
+@api.post("/retrain", status_code=202, responses=problems(409))
 async def retrain(job: RetrainDep) -> dict:
     if not job.start():
         raise HTTPException(409, "a retraining is already running")

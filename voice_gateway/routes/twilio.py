@@ -10,7 +10,8 @@ from voice_gateway.transports.twilio import serve_media_stream
 router = APIRouter(prefix="/twilio", tags=["telephony"], dependencies=[Depends(verify_twilio)])
 
 
-@router.post("/voice")
+@router.post("/voice", response_class=Response,
+             responses={200: {"content": {"application/xml": {}}}, 403: {"description": "not signed by Twilio"}})
 async def incoming_call(request: Request, settings: SettingsDep) -> Response:
     """Twilio's voice webhook: answer with a bidirectional media stream to this gateway."""
     form = await request.form()

@@ -60,20 +60,23 @@ TwilioEvent = Union[Connected, Start, Media, Dtmf, Mark, Stop]
 def parse(message: str) -> TwilioEvent:
     try:
         data = json.loads(message)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested deeper than json can decode
         raise ProtocolError("not JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError("not a JSON object")
-    event, sid = data.get("event"), data.get("streamSid", "")
+    event = data.get("event")
     try:
+        sid = _text(data.get("streamSid"), "streamSid")
         if event == "connected":
             return Connected()
         if event == "start":
             start = data["start"]
             media_format = start.get("mediaFormat") or {}
-            return Start(stream_sid=start.get("streamSid") or sid, call_sid=start["callSid"],
-                         custom_parameters=dict(start.get("customParameters") or {}),
-                         encoding=media_format.get("encoding", "audio/x-mulaw"),
+            # Parameters are strings on the wire (<Parameter value="…">); anything else is made one.
+            parameters = {str(k): str(v) for k, v in dict(start.get("customParameters") or {}).items()}
+            return Start(stream_sid=_text(start.get("streamSid"), "streamSid") or sid,
+                         call_sid=_text(start["callSid"], "callSid", required=True), custom_parameters=parameters,
+                         encoding=_text(media_format.get("encoding"), "encoding") or "audio/x-mulaw",
                          sample_rate=int(media_format.get("sampleRate", 8000)))
         if event == "media":
             media = data["media"]
@@ -88,11 +91,23 @@ def parse(message: str) -> TwilioEvent:
             return Mark(stream_sid=sid, name=str(data["mark"]["name"]))
         if event == "stop":
             return Stop(stream_sid=sid)
-    except (KeyError, TypeError, binascii.Error, ValueError) as error:
+    # AttributeError: an object field that is not an object ("start": null has no .get); OverflowError:
+    # int() of an infinite number (json reads 1e999 and Infinity) in sampleRate or timestamp.
+    except (KeyError, TypeError, AttributeError, OverflowError, binascii.Error, ValueError) as error:
         if isinstance(error, ProtocolError):
             raise
         raise ProtocolError(f"malformed {event!r} message: {type(error).__name__}") from None
     raise ProtocolError(f"unknown event {event!r}")
+
+
+def _text(value: object, name: str, required: bool = False) -> str:
+    """A string field ("" when absent or null, unless required): ids that are numbers, lists or
+    objects would reach the call as its id and in every message sent back."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{name} must be a string")
+    return value
 
 
 def media(stream_sid: str, mulaw: bytes) -> str:
