@@ -83,6 +83,22 @@ def test_typed_intents_are_words_and_buttons_only_work_when_offered(stack):
     assert second["confidence"] != 1.0
 
 
+def test_random_letters_and_bare_punctuation_are_not_a_topic(stack):
+    """Noise typed into a chat ("asdf qwer", "。") must not be answered as, say, a scam report."""
+    import random
+
+    rng = random.Random(9)
+    noise = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+             + " " + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 6)))
+             for _ in range(20)] + ["。", "？？", "...", "\u200b"]
+    topics = set()
+    for text in noise:
+        parsed = requests.post(f"{stack.settings.rasa_url}/model/parse", json={"text": text},
+                               params={"token": stack.settings.resolved_rasa_token()}).json()
+        topics.add(parsed["intent"]["name"] if parsed["intent"]["confidence"] >= 0.5 else "nlu_fallback")
+    assert topics <= {"out_of_scope", "nlu_fallback"}, topics
+
+
 def user_texts(stack, sender):
     return [e.get("text") for e in Conversation(stack.settings, sender).tracker()["events"] if e.get("event") == "user"]
 
