@@ -23,6 +23,7 @@ from voice_gateway.vad import Endpointer
 
 MAX_FRAME_BYTES = 64_000  # 2 s of audio in one frame is already more than any client sends
 MAX_RATE = 3.0  # × real time
+MAX_TEXT_CHARS = 1000  # as /v1/chat: a question, not a document
 MAX_PENDING_TEXTS = 3  # typed messages waiting for their turn; more is a flood, not a conversation
 SESSION_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 EMPTY_PROMPT = "请输入您的问题，比如“手机激活不了”或“查一下订单”。"
@@ -129,7 +130,7 @@ async def serve_stream(websocket: WebSocket, pipeline: VoicePipeline) -> None:
                     metrics.ERRORS.labels("browser", "text_flood").inc()
                     await stream.send(type="error", message="too many messages at once; please wait for the reply")
                 elif text:
-                    asyncio.ensure_future(stream.text_turn(text[:2000]))
+                    asyncio.ensure_future(stream.text_turn(text[:MAX_TEXT_CHARS]))
                 else:
                     await stream.send(type="error", message="expected {\"type\": \"text\", \"text\": …}")
     except WebSocketDisconnect:
