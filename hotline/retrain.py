@@ -85,15 +85,19 @@ class RetrainJob:
                                              f"model's {old['accuracy']:.3f}: not deployed")
 
             self.step = "swapping"
+            # Deployed means Rasa answers with the candidate: it loads it first, and only then does
+            # the candidate replace the model file (the next start uses it too).
             model = candidate_dir / s.model_path.name
+            refused = self._load_into_rasa(model)
+            if refused:
+                return self._end("failed", f"not deployed: Rasa did not load the candidate ({refused}); "
+                                           "the live model is unchanged")
             shutil.copy2(model, s.model_path)
             shutil.copy2(candidate_dir / fingerprint_path(s).name, fingerprint_path(s))
             latest = s.var_dir / "reports" / "latest"
             shutil.rmtree(latest, ignore_errors=True)
             shutil.copytree(new_dir, latest)
-            reloaded = self._reload_rasa()
-            self._end("deployed", f"deployed: accuracy {old['accuracy']:.3f} → {new['accuracy']:.3f}"
-                                  + ("" if reloaded else " (Rasa not reachable: it loads the model at its next start)"))
+            self._end("deployed", f"deployed: accuracy {old['accuracy']:.3f} → {new['accuracy']:.3f}")
         except Exception as error:  # the page must show a failure, never hang in "running"
             self._end("failed", f"{type(error).__name__}: {error}")
 
@@ -103,13 +107,14 @@ class RetrainJob:
             raise RuntimeError("evaluation failed: " + result.stderr[-500:])
         return json.loads(result.stdout)
 
-    def _reload_rasa(self) -> bool:
+    def _load_into_rasa(self, model: Path) -> Optional[str]:
+        """None once Rasa serves `model`, else why not."""
         try:
             response = requests.put(f"{self.settings.rasa_url}/model", params={"token": self.settings.resolved_rasa_token()},
-                                    json={"model_file": str(self.settings.model_path)}, timeout=300)
-            return response.status_code == 204
-        except requests.RequestException:
-            return False
+                                    json={"model_file": str(model)}, timeout=300)
+        except requests.RequestException as error:
+            return f"Rasa not reachable: {type(error).__name__}"
+        return None if response.status_code == 204 else f"HTTP {response.status_code}: {response.text[:200]}"
 
     def _end(self, state: str, message: str) -> None:
         self.state, self.message, self.finished = state, message, time.time()
