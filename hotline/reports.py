@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
-from hotline.evaluation import score
+from hotline.evaluation import FALLBACK, score
 from hotline.settings import Settings
 from hotline.training import rasa_env
 
@@ -32,7 +32,10 @@ def cross_validate(settings: Settings, folds: int = 5, data: Optional[Path] = No
     predictions = [{"text": r["text"], "intent": r["intent"], "predicted": r["intent_prediction"]["name"],
                     "confidence": round(float(r["intent_prediction"]["confidence"]), 4)} for r in rows]
     report = score([p["intent"] for p in predictions], [p["predicted"] for p in predictions])
-    report.update(mode=f"{folds}-fold cross-validation", predictions=predictions, unknown_labels={})
+    # The same keys as evaluate_nlu's report: format_report prints the fallback rate.
+    fallback_rate = round(sum(p["predicted"] == FALLBACK for p in predictions) / len(predictions), 4) if predictions else 0.0
+    report.update(mode=f"{folds}-fold cross-validation", predictions=predictions, unknown_labels={},
+                  fallback_rate=fallback_rate)
     return report
 
 

@@ -115,15 +115,3 @@ def test_cross_validation(tmp_path):
     report = json.loads((out / "intent_report.json").read_text())
     print(f"3-fold CV accuracy {report['accuracy']:.3f}, macro-F1 {report['macro avg']['f1-score']:.3f}")
     assert report["accuracy"] >= CV_ACCURACY_FLOOR
-
-
-def test_no_response_asks_for_secrets():
-    """The source is explicit: never ask for passwords, verification codes or bank details.
-    Any response that mentions them must be telling the caller NOT to share them."""
-    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
-    texts = [v["text"] for variants in domain["responses"].values() for v in variants]
-    texts += [line for path in (ROOT / "actions").glob("*.py") for line in path.read_text().splitlines()
-              if "utter_message" in line or "text=" in line]
-    for text in texts:
-        if any(secret in text for secret in ("密码", "验证码", "银行卡")):
-            assert any(neg in text for neg in ("不会", "不要", "请勿", "绝不", "不能", "只能")), text

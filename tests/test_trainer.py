@@ -164,3 +164,114 @@ def test_report_folder_and_comparison(tmp_path):
     summary = (tmp_path / "new" / "summary.md").read_text(encoding="utf-8")
     assert "Compared with the previous report" in summary and "| thanks | 0.000 | 1.000 | +1.000 |" in summary
     assert compare(new, old)["accuracy_delta"] == 0.5
+
+
+# --- what the assistant says: never asks for secrets ---------------------------------------------
+
+SECRET_WORDS = ("密码", "验证码", "银行卡")
+NEGATIONS = ("不会", "不要", "请勿", "绝不", "不能", "只能")
+
+
+def domain_messages(domain_yaml: str):
+    """Every text the domain can send, whole: each variation (channel and conditional ones too), and
+    the titles of its buttons, whatever the YAML layout (block scalars, folded lines)."""
+    import yaml
+
+    domain = yaml.safe_load(domain_yaml)
+    for name, variations in (domain.get("responses") or {}).items():
+        assert isinstance(variations, list) and variations, name
+        for variation in variations:
+            assert isinstance(variation, dict) and ("text" in variation or "custom" in variation), (name, variation)
+            if "text" in variation:
+                assert isinstance(variation["text"], str), (name, variation)
+                yield f"{name} [{variation.get('channel', 'any channel')}]", variation["text"]
+            for button in variation.get("buttons") or []:
+                yield f"{name} button", str(button.get("title", ""))
+
+
+def action_messages(source: str, filename: str = "<actions>"):
+    """Every string the action code could send, whole: each string expression that is assigned,
+    returned or passed as an argument (not docstrings, not dict entries such as topic labels), with
+    implicit concatenation across lines joined by the parser and f-string fields shown as {}."""
+    import ast
+
+    def text_of(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = text_of(node.left), text_of(node.right)
+            return None if left is None and right is None else (left or "{}") + (right or "{}")
+        return None
+
+    tree = ast.parse(source, filename)
+    candidates = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.Return)) and node.value is not None:
+            candidates.append(node.value)
+        elif isinstance(node, ast.Call):
+            candidates += list(node.args) + [k.value for k in node.keywords]
+    for node in candidates:
+        branches = [node.body, node.orelse] if isinstance(node, ast.IfExp) else [node]
+        for branch in branches:
+            text = text_of(branch)
+            if text:
+                yield f"{filename}:{branch.lineno}", text
+
+
+def asks_for_secrets(messages):
+    return [(where, text) for where, text in messages
+            if any(word in text for word in SECRET_WORDS) and not any(neg in text for neg in NEGATIONS)]
+
+
+def test_no_response_or_action_message_asks_for_secrets():
+    """The source is explicit: never ask for passwords, verification codes or bank details. Any
+    message that mentions them must, as a whole, be telling the caller NOT to share them."""
+    messages = list(domain_messages((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8")))
+    assert len(messages) > 50
+    for path in sorted((ROOT / "actions").rglob("*.py")):
+        messages += list(action_messages(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT))))
+    assert any("密码" in text for _, text in messages)  # the scan does see the warnings
+    assert asks_for_secrets(messages) == []
+
+
+def test_the_secrets_scan_reads_multi_line_messages_whole():
+    """A message split over lines, a block scalar, a channel variation and a button are each one
+    message: the request on the second line is caught, and so is a warning on the second line."""
+    source = '''
+def run(dispatcher, phone):
+    text = ("为了核实身份，"
+            "请告诉我您的Apple ID密码。")
+    dispatcher.utter_message(text=text)
+    dispatcher.utter_message(text=f"您好{phone}，"
+                                  "请报一下短信验证码。")
+    return "好的，" + "请提供银行卡号。"
+    ok = ("转接中。"
+          "顾问不会向您索取密码。")
+'''
+    caught = asks_for_secrets(action_messages(source))
+    assert sorted(text for _, text in caught) == sorted(["为了核实身份，请告诉我您的Apple ID密码。",
+                                                         "您好{}，请报一下短信验证码。", "好的，请提供银行卡号。"])
+    domain = '''
+responses:
+  utter_ok:
+  - text: |
+      请注意：
+      顾问不会向您索取密码。
+  utter_bad_block:
+  - text: |
+      为了核实，
+      请说出您的密码。
+  utter_bad_channel:
+  - text: 好的。
+  - text: 好的，请说一下验证码。
+    channel: phone
+  utter_bad_button:
+  - text: 请选择
+    buttons:
+    - title: 提供银行卡号
+      payload: /card
+'''
+    assert sorted(where for where, _ in asks_for_secrets(domain_messages(domain))) == [
+        "utter_bad_block [any channel]", "utter_bad_button button", "utter_bad_channel [phone]"]

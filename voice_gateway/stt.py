@@ -23,8 +23,12 @@ from hotline.nlu.text import content
 WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 # Domain words, passed as hotwords: they bias decoding towards the hotline's vocabulary.
 HOTWORDS = "苹果 iPhone iPad Mac AirPods Apple ID 激活 保修 订单 闪退 进水 转人工 序列号 维修 预约"
-# Text Whisper is known to invent on silence or noise (subtitle credits, prompt echoes).
-HALLUCINATIONS = re.compile(r"字幕|訂閱|订阅|點贊|点赞|by\s*索兰娅|优优独播剧场|明镜与点点|請不吝|谢谢观看|謝謝觀看")
+# Text Whisper is known to invent on silence or noise (subtitle credits, prompt echoes). Whole
+# credit phrases only: callers say 订阅 (subscriptions) and 字幕 (Apple TV) themselves.
+HALLUCINATIONS = re.compile(
+    r"字幕(由|提供|制作|志愿者|组|\s*by)|Amara\.org|by\s*索兰娅|优优独播剧场|明镜与点点|明鏡與點點|请不吝|請不吝"
+    r"|(谢谢|謝謝|感谢|感謝)(大家)?(观看|觀看|收看)|点赞.{0,4}订阅|點贊.{0,4}訂閱|订阅.{0,4}(转发|打赏)"
+    r"|订阅我的频道|欢迎订阅", re.IGNORECASE)
 
 
 @dataclass
