@@ -8,7 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.privacy import mask_sensitive
+from actions.askers import asker
+from actions.privacy import mask_messages
 from actions.records import records_client
 from actions.service_actions import FORM_SLOTS, reset_slots, spaced
 
@@ -65,8 +66,10 @@ def case_summary(tracker: Tracker) -> tuple:
     intents = [((t.get("parse_data") or {}).get("intent") or {}).get("name") for t in turns]
     topics = [i for i in intents if i in TOPIC_NAMES]
     topic = topics[-1] if topics else "general"
-    said = [mask_sensitive((t.get("text") or "").strip())[:120] for t in turns
+    said = [(t.get("text") or "").strip() for t in turns
             if (t.get("text") or "").strip() and not (t.get("text") or "").startswith("/")]  # not buttons/keys
+    # Masked before anything is cut or left out: a number dictated over several turns is masked whole.
+    said = [message[:120] for message in mask_messages(said)]
     summary = f"来电主题：{TOPIC_NAMES.get(topic, '一般咨询')}。用户原话：" + " / ".join(said[-SUMMARY_MESSAGES:])
     return topic, summary[:1000]
 
@@ -77,7 +80,7 @@ class ActionHumanHandoff(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         topic, summary = case_summary(tracker)
-        case = records_client().create_case(tracker.sender_id, topic, summary)
+        case = records_client().create_case(tracker.sender_id, topic, summary, caller_hash=asker(tracker).caller_hash)
         if on_phone(tracker):
             text = (f"好的，正在为您转接顾问，案例编号{repeated(case.case_number)}。"
                     "顾问已看到问题摘要，也不会向您索取密码或验证码。")

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 from sqlalchemy import create_engine, text
 
-from actions.privacy import mask_sensitive
+from actions.privacy import mask_sensitive, message_groups
 
 UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_clarify_intent", "action_human_handoff", "action_default_fallback",
                   "utter_inform_unclear", "utter_default"}
@@ -62,16 +62,21 @@ def read_inbox(tracker_store_url: str, threshold: float, labelled: Optional[set]
     with engine.connect() as connection:
         rows = connection.execute(text(
             "SELECT sender_id, type_name, action_name, data FROM events ORDER BY sender_id, id")).fetchall()
-    pending = None  # (sender, user event) waiting to see how the bot answered
-    for sender, type_name, action_name, data in rows + [(None, None, None, None)]:
-        if pending and (sender != pending[0] or type_name == "user"):
-            _consider(items, *pending, threshold, labelled or set())
-            pending = None
+    conversations: "OrderedDict[str, list]" = OrderedDict()  # sender → [(user event, actions after it)]
+    for sender, type_name, action_name, data in rows:
         if type_name == "user":
-            event = json.loads(data)
-            pending = (sender, event, set())
-        elif type_name == "action" and pending is not None and action_name:
-            pending[2].add(action_name)
+            conversations.setdefault(sender, []).append((json.loads(data), set()))
+        elif type_name == "action" and action_name and conversations.get(sender):
+            conversations[sender][-1][1].add(action_name)
+    for sender, turns in conversations.items():
+        texts = [(event.get("text") or "").strip() for event, _ in turns]
+        # A number dictated over several messages is one item (masked whole), not its pieces.
+        for group in message_groups(texts):
+            event, actions = turns[group[0]]
+            if len(group) > 1:
+                event = dict(event, text=" ".join(texts[i] for i in group))
+                actions = set().union(*(turns[i][1] for i in group))
+            _consider(items, sender, event, actions, threshold, labelled or set())
     engine.dispose()
     return sorted(items.values(), key=lambda i: -i.count)
 
@@ -122,13 +127,15 @@ def current_inbox(settings) -> List[InboxItem]:
 
 def label_item(settings, identifier: str, intent: str):
     """Move an inbox item (masked) into data/nlu as an example of `intent`. None if no such item."""
-    from hotline.nlu_data import NluData
+    from hotline.nlu_data import NluData, normalize_example
 
     items = {item.id: item for item in current_inbox(settings)}
     if identifier not in items:
         return None
     data = NluData(settings.project_root / "data" / "nlu", settings.project_root / "bot" / "domain.yml")
-    report = data.add(intent, [items[identifier].text])
+    # Masked again as it will be written: normalising (full-width → ASCII, runs of spaces → one)
+    # must not bring a number's pieces back together.
+    report = data.add(intent, [mask_sensitive(normalize_example(items[identifier].text))])
     data.save()
     if report.added or report.duplicates:
         remember_labelled(settings.var_dir / "inbox_labelled.json", identifier)
