@@ -116,3 +116,16 @@ class Conversation:
 @pytest.fixture
 def conversation(stack: Stack) -> Callable[[], Conversation]:
     return lambda channel="rest": Conversation(stack.settings, f"test-{uuid.uuid4().hex[:10]}", channel)
+
+
+def show(request, lines) -> None:
+    """Print on the terminal even though pytest captures output (as capsys.disabled() does)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print("\n".join(lines))
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)

@@ -25,23 +25,12 @@ from voice_gateway.transports.twilio import MAX_MESSAGE_BYTES
 
 EXAMPLES: Counter = Counter()
 
+from tests.conftest import show
+
 
 def fuzz(max_examples: int):
     return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def show(request, lines) -> None:
-    """Print on the terminal even though pytest captures output (as capsys.disabled() does)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
 
 
 @pytest.fixture(scope="module", autouse=True)
