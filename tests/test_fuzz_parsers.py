@@ -18,14 +18,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import show
 from voice_gateway.audio import mulaw_decode, mulaw_encode
 from voice_gateway.serializers import ProtocolError
 from voice_gateway.serializers import audiosocket, twilio
 from voice_gateway.transports.twilio import MAX_MESSAGE_BYTES
 
 EXAMPLES: Counter = Counter()
-
-from tests.conftest import show
 
 
 def fuzz(max_examples: int):
