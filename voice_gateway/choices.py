@@ -7,6 +7,11 @@ from collections import OrderedDict
 from typing import Dict, FrozenSet, Iterable
 
 MAX_SESSIONS = 10_000
+# A question, not a document: Rasa's featurisation grows faster than linearly with length (2000
+# characters took seconds of both cores), so one long message must not stall everyone's turns.
+MAX_TEXT_CHARS = 1000
+# The answer to a message with nothing to read (empty, punctuation, emoji, zero-width spaces).
+EMPTY_PROMPT = "请输入您的问题，比如“手机激活不了”或“查一下订单”。"
 
 
 class OfferedChoices:

@@ -5,17 +5,14 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from hotline.nlu.text import has_content
+from voice_gateway.choices import EMPTY_PROMPT, MAX_TEXT_CHARS
 from voice_gateway.deps import PipelineDep, rate_limit
 
 router = APIRouter(prefix="/v1", tags=["chat"])
-# A question, not a document: Rasa's featurisation grows faster than linearly with length (2000
-# characters took seconds of both cores), so one long message must not stall everyone's turns.
-MAX_CHAT_CHARS = 1000
-EMPTY_PROMPT = "请输入您的问题，比如“手机激活不了”或“查一下订单”。"
 
 
 class ChatIn(BaseModel):
-    text: str = Field(..., max_length=MAX_CHAT_CHARS)
+    text: str = Field(..., max_length=MAX_TEXT_CHARS)
     session_id: Optional[str] = Field(None, max_length=128, regex=r"^[A-Za-z0-9_.:\-]+$")
 
 

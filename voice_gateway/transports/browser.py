@@ -18,15 +18,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hotline.nlu.text import has_content
 from voice_gateway import metrics
 from voice_gateway.audio import STT_RATE, pcm16_to_float, wav_bytes
+from voice_gateway.choices import EMPTY_PROMPT, MAX_TEXT_CHARS
 from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.vad import Endpointer
 
 MAX_FRAME_BYTES = 64_000  # 2 s of audio in one frame is already more than any client sends
 MAX_RATE = 3.0  # × real time
-MAX_TEXT_CHARS = 1000  # as /v1/chat: a question, not a document
 MAX_PENDING_TEXTS = 3  # typed messages waiting for their turn; more is a flood, not a conversation
 SESSION_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
-EMPTY_PROMPT = "请输入您的问题，比如“手机激活不了”或“查一下订单”。"
 
 
 class BrowserStream:
