@@ -381,10 +381,16 @@ def test_phone_audio_faster_than_three_times_real_time_is_dropped_and_the_call_g
             flooded = metric_value(stack, "hotline_errors_total", transport="twilio", reason="audio_flood")
             # then a normal caller: silence to end whatever got through, and a question at real pace
             await caller.speak(b"\x00\x00" * RATE, trailing_silence_s=0.5)
-            for _ in range(int(30 / 0.25)):  # the 3 s a second that got through make a turn: answered first
+            # the 3 s a second that got through make one turn or more (the VAD may cut them where
+            # frames were dropped): wait until they are all answered and no further one comes
+            said_then, quiet_since = -1, time.monotonic()
+            for _ in range(int(60 / 0.25)):
                 await caller.drain(0.25)
-                if len(user_texts(stack, caller.call_sid)) >= 2 and await asyncio.to_thread(
-                        answered, stack, caller.call_sid) >= len(user_texts(stack, caller.call_sid)):
+                said_now = len(await asyncio.to_thread(user_texts, stack, caller.call_sid))
+                if said_now != said_then:
+                    said_then, quiet_since = said_now, time.monotonic()
+                elif (said_now >= 2 and time.monotonic() - quiet_since > 4.0
+                      and await asyncio.to_thread(answered, stack, caller.call_sid) >= said_now):
                     break
             before = len(user_texts(stack, caller.call_sid))
             flooded_then = metric_value(stack, "hotline_errors_total", transport="twilio", reason="audio_flood")

@@ -209,7 +209,8 @@ def test_every_clause_of_the_gateway_prompts_and_domain_is_in_the_start_up_set(p
 
     texts = spoken_fixed_texts(Settings())
     phone = [v["text"] for vs in DOMAIN["responses"].values() for v in vs if v.get("channel") == "phone"]
-    assert {prompts.MENU_PROMPT, prompts.ALL_LINES_BUSY, prompts.NOT_HEARD} <= set(texts)
+    assert {prompts.MENU_PROMPT, prompts.ALL_LINES_BUSY, prompts.NOT_HEARD, prompts.TIME_UP,
+            prompts.SHUTTING_DOWN} <= set(texts)
     assert set(phone) <= set(texts)
     assert DOMAIN["responses"]["utter_activation_steps"][0]["text"] not in texts  # chat only: live
     cache = CachedTTS(piper, tmp_path / "voice")
@@ -271,9 +272,13 @@ def test_transfer_twiml_queues_or_dials_the_target():
 
 def test_the_switchboard_counts_lines_and_remembers_transfers():
     board = Switchboard(2, {"general": "queue:general", "orders": "queue:orders"}, remembered=2)
-    assert board.admit("twilio") and board.admit("twilio") and not board.admit("twilio")
-    board.release()
-    assert board.admit("audiosocket")
+    assert board.admit("twilio", "one") and board.admit("twilio", "two") and not board.admit("twilio", "three")
+    board.release("one")
+    board.release("one")  # a call released twice frees one line, not two
+    assert board.admit("audiosocket", "four") and board.active == 2 and not board.admit("twilio", "five")
+    board.release("two")
+    board.draining = True  # shutting down: a free line is not offered
+    assert not board.admit("twilio", "six")
     assert board.target("account") == "queue:general"  # a group without its own target
     for call in ("a", "b", "c"):
         board.record_transfer(call, "orders", "audiosocket")
@@ -341,3 +346,79 @@ def test_a_turn_that_fails_is_answered_with_an_apology_not_silence(piper):
     failed = [t for t in call.turns if t.get("error")]
     assert failed and failed[0]["error"] == "RuntimeError" and failed[0]["texts"] == [APOLOGY]
     assert len(output.audio) > greeting  # the caller heard it
+
+
+# --- a gateway that was busy is not a caller who stopped sending ---------------------------------
+
+class LengthRecogniser:
+    """Records how much audio each recognition was given (the scheduling, not Whisper, is tested)."""
+
+    def __init__(self) -> None:
+        self.seconds: list = []
+
+    def transcribe(self, samples: np.ndarray) -> Transcript:
+        self.seconds.append(len(samples) / 16000)
+        return Transcript("你好", len(samples) / 16000)
+
+
+def _stalled_count() -> float:
+    from voice_gateway import metrics
+
+    return metrics.ERRORS.labels("test", "media_stalled")._value.get()
+
+
+SENTENCE = decode((AUDIO / "firered_aishell1_BAC009S0764W0121.wav").read_bytes()).samples  # ≈ 4 s, no pause
+
+
+def _one_utterance_with(gap) -> list:
+    """A sentence with `gap` halfway through its speech, fed 20 ms at a time at real pace;
+    returns the length of audio each recognition was given."""
+    from voice_gateway.audio import float_to_pcm16, resample
+    from voice_gateway.bot import RasaClient
+    from voice_gateway.pipeline import VoicePipeline
+    from voice_gateway.transports.call import PhoneCall
+
+    recogniser = LengthRecogniser()
+    speech = speech_only(SENTENCE)
+    pcm = float_to_pcm16(resample(np.concatenate([silence(0.3), speech, silence(1.0)]), 16000, 8000))
+    middle = int(8000 * (0.3 + len(speech) / 16000 / 2)) * 2 // 320 * 320
+
+    async def scenario():
+        pipeline = VoicePipeline(RasaClient("http://127.0.0.1:9", "token", timeout=1), recogniser, None)
+        call = PhoneCall("gap-call", pipeline, RecordingOutput(), "test", media_timeout_s=0.8)
+        await call.start()
+        started = time.monotonic()
+        for index, start in enumerate(range(0, len(pcm), 320)):
+            if start == middle:
+                await gap()
+            await call.on_audio(pcm[start:start + 320])
+            await asyncio.sleep(max(0.0, started + index * 0.02 - time.monotonic()))
+        await asyncio.sleep(0.5)  # the last recognition is queued
+        await call.hangup()
+        await pipeline.bot.close()
+        pipeline.close()
+
+    asyncio.run(scenario())
+    return recogniser.seconds
+
+
+def test_a_gateway_busy_for_a_second_does_not_cut_the_utterance_in_two():
+    async def busy_loop():
+        time.sleep(1.2)  # something held the event loop: the caller's frames queued meanwhile
+        await asyncio.sleep(0.01)  # they are read one hop after the stall timer's tick
+
+    stalled = _stalled_count()
+    heard = _one_utterance_with(busy_loop)
+    assert len(heard) == 1 and heard[0] > len(speech_only(SENTENCE)) / 16000, heard
+    assert _stalled_count() == stalled
+
+
+def test_a_caller_whose_frames_stop_for_a_second_is_answered_at_the_stall():
+    async def no_frames():
+        await asyncio.sleep(1.2)  # the loop is free, nothing arrives
+
+    stalled = _stalled_count()
+    heard = _one_utterance_with(no_frames)
+    # cut at the stall; what follows it is a turn of its own
+    assert len(heard) == 2 and heard[0] < 0.7 * len(speech_only(SENTENCE)) / 16000, heard
+    assert _stalled_count() == stalled + 1

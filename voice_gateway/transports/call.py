@@ -16,7 +16,7 @@ from voice_gateway import metrics
 from voice_gateway.audio import PHONE_RATE, STT_RATE, pcm16_to_float, float_to_pcm16
 from voice_gateway.bot import APOLOGY
 from voice_gateway.pipeline import VoicePipeline
-from voice_gateway.prompts import ALL_LINES_BUSY, MENU_PROMPT, TRANSFER_FAILED
+from voice_gateway.prompts import ALL_LINES_BUSY, MENU_PROMPT, TIME_UP, TRANSFER_FAILED
 from voice_gateway.recognition import RecognitionJob
 from voice_gateway.switchboard import Switchboard
 from voice_gateway.vad import Endpointer
@@ -30,7 +30,6 @@ KEYPAD_MENU = {"1": "/order_status", "2": "/warranty", "3": "/repair_appointment
 CHANNEL = "phone"  # Rasa's phone channel: phone versions of responses
 DTMF_MENU_WAIT = 1.5  # seconds after a lone menu key before it counts as a menu choice
 PLAYOUT_LIMIT = 60.0  # seconds to wait for a reply to finish playing before a transfer
-TIME_UP = "本次通话已达时长上限，感谢您的来电，再见。"  # said when a call reaches `max_call_s`
 MAX_DIGITS = 32  # keys buffered before "#"; the longest entry is a 12-character serial number
 
 
@@ -89,7 +88,7 @@ class PhoneCall:
     # --- input -------------------------------------------------------------------------
     async def start(self) -> None:
         metrics.ACTIVE_CALLS.labels(self.transport).inc()
-        self._admitted = self.switchboard is None or self.switchboard.admit(self.transport)
+        self._admitted = self.switchboard is None or self.switchboard.admit(self.transport, self)
         if not self._admitted:
             logger.info("call %s: all lines busy (%s calls)", self.call_id, self.switchboard.active)
             self._spawn(self._refuse_busy())
@@ -137,10 +136,22 @@ class PhoneCall:
 
     async def _watch_media(self) -> None:
         """Media that stops mid-utterance (a client sending nothing during silence) must not
-        leave the caller waiting: after `media_timeout_s` the utterance ends as if silence came."""
+        leave the caller waiting: after `media_timeout_s` the utterance ends as if silence came.
+
+        Only time this loop was free to read counts as a gap: after the gateway itself was busy
+        (a tick that came late), the frames sent meanwhile are still queued unread, and cutting
+        the utterance there would split one question into two turns."""
+        tick, quiet, seen, last = 0.1, 0.0, self._last_media, time.monotonic()
         while not self.closed:
-            await asyncio.sleep(0.1)
-            if self.endpointer.in_speech and time.monotonic() - self._last_media > self.media_timeout_s:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if self._last_media != seen:
+                quiet, seen = 0.0, self._last_media
+            else:
+                quiet += min(now - last, 2 * tick)
+            last = now
+            if self.endpointer.in_speech and quiet > self.media_timeout_s:
+                quiet = 0.0
                 audio = self.endpointer.flush()
                 if audio is not None:
                     metrics.ERRORS.labels(self.transport, "media_stalled").inc()
@@ -153,13 +164,17 @@ class PhoneCall:
         await asyncio.sleep(self.max_call_s)
         metrics.ERRORS.labels(self.transport, "max_call_length").inc()
         logger.info("call %s: %.0f s limit reached: hanging up", self.call_id, self.max_call_s)
+        await self.end_with(TIME_UP)
+
+    async def end_with(self, goodbye: str) -> None:
+        """Stop whatever the call is doing, say `goodbye`, and hang up (time limit, shutdown)."""
         for task in self._tasks - {asyncio.current_task()}:  # turns in progress end here
             task.cancel()
         if self._speaking and not self._speaking.done():
             self._speaking.cancel()
         try:
             await self.output.clear()
-            await self._speak_reply([TIME_UP], None)
+            await self._speak_reply([goodbye], None)
             await self._wait_for_playout()
         except Exception as error:  # no voice: hang up all the same
             logger.error("call %s: goodbye failed: %r", self.call_id, error)
@@ -203,7 +218,7 @@ class PhoneCall:
         self.closed = True
         metrics.ACTIVE_CALLS.labels(self.transport).dec()
         if self._admitted and self.switchboard is not None:
-            self.switchboard.release()
+            self.switchboard.release(self)
         self._drop_speculation("hung_up")
         unfinished = self.endpointer.flush()
         if unfinished is not None:  # nobody is left to answer: record that it was cut off
