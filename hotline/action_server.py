@@ -1,4 +1,4 @@
-"""`python -m hotline.action_server --port N`: Rasa SDK's action server, on loopback only, that
+"""`python -m hotline.action_server --port N`: Rasa SDK's action server, on loopback by default, that
 runs an action only for a request bearing the action token (Rasa sends it: endpoints.yml).
 
 The SDK's own entry point binds SANIC_HOST (0.0.0.0 by default), allows any CORS origin and has no
@@ -36,6 +36,7 @@ def build_app(token: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=INTERNAL_HOST, help="loopback unless alone in a container")
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args()
     utils.configure_colored_logging("INFO")
@@ -44,7 +45,7 @@ def main() -> None:
     token = os.environ.pop(TOKEN_ENV, "")  # out of the environment: actions need not see it
     if not token:
         raise SystemExit(f"{TOKEN_ENV} is not set: refusing to run actions for anyone")
-    build_app(token).run(INTERNAL_HOST, args.port, workers=1, access_log=False)
+    build_app(token).run(args.host, args.port, workers=1, access_log=False)
 
 
 if __name__ == "__main__":

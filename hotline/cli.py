@@ -61,10 +61,15 @@ def cmd_run(args) -> int:
           f"AudioSocket tcp://{settings.host}:{settings.audiosocket_port}")
     print(f"  logs:           {stack.logs_dir}")
     print("talk to it:      .venv/bin/hotline chat      (Ctrl-C here stops the servers)", flush=True)
+    return run_until_stopped(stack)
+
+
+def run_until_stopped(stack) -> int:
+    """Wait for Ctrl-C or SIGTERM (a crashed server is restarted meanwhile), then stop the stack."""
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
-        while not stopping and not stack.gave_up:  # a crashed server is restarted meanwhile
+        while not stopping and not stack.gave_up:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -74,6 +79,29 @@ def cmd_run(args) -> int:
         print(f"stopped: {stack.gave_up}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_serve(args) -> int:
+    from hotline.serve import serve
+
+    return serve(args.role, get_settings())
+
+
+def cmd_cluster(args) -> int:
+    from hotline.cluster import Cluster
+
+    if not args.skip_setup:
+        cmd_setup(args)
+    settings = get_settings()
+    started = time.monotonic()
+    cluster = Cluster(settings, replicas=args.replicas, gateway=not args.no_gateway)
+    cluster.start()
+    print(f"ready in {time.monotonic() - started:.1f} s: {args.replicas} of each role behind HAProxy")
+    print(f"  voice gateway:  {settings.gateway_url}  (HAProxy; AudioSocket tcp://{settings.host}:{settings.audiosocket_port})")
+    for role in cluster.replicas:
+        print(f"  {role + ':':<15} {', '.join(cluster.replica_urls(role))}")
+    print(f"  HAProxy config: {settings.var_dir / 'haproxy.cfg'}   logs: {cluster.logs_dir}", flush=True)
+    return run_until_stopped(cluster)
 
 
 def cmd_chat(args) -> int:
@@ -199,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--skip-setup", action="store_true", help="start without checking the model and records")
     run.set_defaults(func=cmd_run)
     sub.add_parser("setup", help="train if needed and seed the records").set_defaults(func=cmd_setup)
+    serve = sub.add_parser("serve", help="run one role in the foreground, configured by the environment (containers)")
+    serve.add_argument("role", choices=["rasa", "actions", "gateway"])
+    serve.set_defaults(func=cmd_serve)
+    cluster = sub.add_parser("cluster", help="N replicas of each server behind HAProxy, on PostgreSQL and Redis")
+    cluster.add_argument("--replicas", type=int, default=2)
+    cluster.add_argument("--no-gateway", action="store_true", help="Rasa and action servers only")
+    cluster.add_argument("--skip-setup", action="store_true", help="start without checking the model and records")
+    cluster.set_defaults(func=cmd_cluster)
     train = sub.add_parser("train", help="retrain when data or config changed")
     train.add_argument("--force", action="store_true")
     train.set_defaults(func=cmd_train)

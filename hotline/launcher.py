@@ -1,5 +1,7 @@
 """Starts the action server, the Rasa server (both on loopback) and the voice gateway, waits
-until they answer, and restarts one that crashes."""
+until they answer, and restarts one that crashes. `role_env` and `role_command` say how each role
+runs; `hotline serve ROLE` (hotline/serve.py) runs one of them alone, `hotline cluster`
+(hotline/cluster.py) several of each behind HAProxy."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Deque, Dict, List, Optional
 
@@ -17,7 +20,7 @@ import requests
 import yaml
 from sqlalchemy.engine import make_url
 
-from hotline.settings import Settings
+from hotline.settings import INTERNAL_HOST, Settings
 from hotline.training import rasa_env
 
 logger = logging.getLogger(__name__)
@@ -43,7 +46,8 @@ def lock_store_config(url: Optional[str]) -> Optional[Dict[str, object]]:
     if not url:
         return None  # one Rasa process: the in-memory lock store is enough
     parsed = make_url(url)
-    config: Dict[str, object] = {"type": "redis", "url": parsed.host or "127.0.0.1",
+    # Rasa's own "redis" type is not atomic across replicas (hotline/lock_store.py).
+    config: Dict[str, object] = {"type": "hotline.lock_store.AtomicRedisLockStore", "url": parsed.host or "127.0.0.1",
                                  "port": parsed.port or 6379, "db": int(parsed.database or 0),
                                  "key_prefix": "hotline"}
     if parsed.password:
@@ -73,6 +77,74 @@ def write_endpoints(settings: Settings) -> Path:
     return path
 
 
+ROLES = ("action_server", "rasa", "gateway")
+
+
+def role_env(settings: Settings, role: str) -> Dict[str, str]:
+    """The environment of one role's process: every setting as this process sees it (whatever its
+    origin: env, .env, code) except the secrets, which each role gets only if it needs them."""
+    s = settings
+    env = rasa_env()
+    for name, value in s.dict().items():
+        env.pop(name.upper(), None)
+        if value is not None and name not in SECRET_SETTINGS:
+            env[name.upper()] = str(value)
+    env.update(DATABASE_URL=s.resolved_database_url(), HF_HUB_OFFLINE="1",
+               PYTHONPATH=str(s.project_root) + os.pathsep + env.get("PYTHONPATH", ""))
+    if role == "action_server":
+        env["HOTLINE_ACTION_TOKEN"] = s.resolved_action_token()
+    elif role == "rasa":
+        env.update(HOTLINE_RASA_TOKEN=s.resolved_rasa_token(), HOTLINE_ACTION_TOKEN=s.resolved_action_token(),
+                   HOTLINE_ACTION_TIMEOUT_S=str(s.action_timeout_s))
+    elif role == "gateway":
+        env.update(RASA_TOKEN=s.resolved_rasa_token(), TRAINER_TOKEN=s.resolved_trainer_token(),
+                   TWILIO_AUTH_TOKEN=s.twilio_auth_token, TWILIO_ACCOUNT_SID=s.twilio_account_sid)
+    return env
+
+
+def role_command(settings: Settings, role: str, bind: str = INTERNAL_HOST) -> List[str]:
+    """The command line of one role. Rasa and the action server listen on `bind` (loopback
+    unless a role runs alone in a container); the gateway listens on HOST."""
+    s = settings
+    if role == "action_server":
+        return [sys.executable, "-m", "hotline.action_server", "--host", bind, "--port", str(s.action_port)]
+    if role == "rasa":
+        return [sys.executable, "-m", "hotline.rasa_server", "run", "--model", str(s.model_path),
+                "--enable-api", "--interface", bind, "--port", str(s.rasa_port),
+                "--endpoints", str(write_endpoints(s)),
+                "--credentials", str(s.project_root / "bot" / "credentials.yml")]
+    if role == "gateway":
+        return [sys.executable, "-m", "voice_gateway"]
+    raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+
+
+def health_url(settings: Settings, role: str) -> str:
+    """What a probe asks (none needs a secret); loopback, as seen from the launcher."""
+    s = settings
+    return {"action_server": f"http://{INTERNAL_HOST}:{s.action_port}/health",
+            "rasa": f"http://{INTERNAL_HOST}:{s.rasa_port}/",
+            "gateway": f"http://{INTERNAL_HOST if s.host in ('0.0.0.0', '::') else s.host}:{s.gateway_port}/healthz",
+            }[role]
+
+
+def ready_url(settings: Settings, role: str) -> str:
+    """Rasa's status needs its token but says whether the model is loaded."""
+    if role == "rasa":
+        return f"{health_url(settings, role)}status?token={settings.resolved_rasa_token()}"
+    return health_url(settings, role)
+
+
+@dataclass
+class Process:
+    """One child of a stack: how to start it and how to tell that it is ready."""
+    name: str
+    command: List[str]
+    env: Dict[str, str]
+    ready_url: Optional[str] = None  # answers 200 once the process is ready
+    niceness: int = 0
+    cwd: Optional[Path] = field(default=None)
+
+
 class Stack:
     """The servers as child processes; `with Stack(settings) as stack:` starts and stops them.
     While running, a crashed child is restarted with back-off (1, 2, 4 … s) and the reason
@@ -82,7 +154,7 @@ class Stack:
         self.settings = settings
         self.gateway = gateway
         self.processes: Dict[str, subprocess.Popen] = {}
-        self.commands: Dict[str, tuple] = {}
+        self.commands: Dict[str, Process] = {}
         self.restarts: Dict[str, Deque[float]] = {}
         self.gave_up: Optional[str] = None
         self.logs_dir = settings.var_dir / "logs"
@@ -97,49 +169,31 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _env(self, role: str) -> Dict[str, str]:
+    def plan(self) -> List[Process]:
+        """The processes to start, in order: the action server, Rasa, the gateway."""
         s = self.settings
-        env = rasa_env()
-        # Children see exactly this process's settings, whatever their origin (env, .env, code),
-        # except the secrets, which each gets only if its role needs them.
-        for name, value in s.dict().items():
-            env.pop(name.upper(), None)
-            if value is not None and name not in SECRET_SETTINGS:
-                env[name.upper()] = str(value)
-        env.update(DATABASE_URL=s.resolved_database_url(), HF_HUB_OFFLINE="1",
-                   PYTHONPATH=str(s.project_root) + os.pathsep + env.get("PYTHONPATH", ""))
-        if role == "action_server":
-            env["HOTLINE_ACTION_TOKEN"] = s.resolved_action_token()
-        elif role == "rasa":
-            env.update(HOTLINE_RASA_TOKEN=s.resolved_rasa_token(), HOTLINE_ACTION_TOKEN=s.resolved_action_token(),
-                       HOTLINE_ACTION_TIMEOUT_S=str(s.action_timeout_s))
-        elif role == "gateway":
-            env.update(RASA_TOKEN=s.resolved_rasa_token(), TRAINER_TOKEN=s.resolved_trainer_token(),
-                       TWILIO_AUTH_TOKEN=s.twilio_auth_token, TWILIO_ACCOUNT_SID=s.twilio_account_sid)
-        return env
+        roles = ["action_server", "rasa"] + (["gateway"] if self.gateway else [])
+        # The gateway slightly lower in priority: on 2 cores its model loading (and later its long
+        # Whisper runs) should not delay Rasa's start-up or its short text turns.
+        return [Process(role, role_command(s, role), role_env(s, role), ready_url(s, role),
+                        niceness=5 if role == "gateway" else 0) for role in roles]
 
-    def _spawn(self, name: str, cmd: List[str], niceness: int = 0) -> None:
-        self.commands[name] = (cmd, niceness)
+    def _spawn(self, process: Process) -> None:
+        self.commands[process.name] = process
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.logs_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(cmd, cwd=self.settings.project_root, env=self._env(name),
-                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                                preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
+        log = (self.logs_dir / f"{process.name}.log").open("ab")
+        niceness = process.niceness
+        self.processes[process.name] = subprocess.Popen(
+            process.command, cwd=process.cwd or self.settings.project_root, env=process.env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
 
     def start(self) -> None:
         s = self.settings
         if not s.model_path.exists():
             raise SystemExit(f"no trained model at {s.model_path}: run `hotline train` first")
-        endpoints = write_endpoints(s)
-        self._spawn("action_server", [sys.executable, "-m", "hotline.action_server", "--port", str(s.action_port)])
-        self._spawn("rasa", [sys.executable, "-m", "hotline.rasa_server", "run", "--model", str(s.model_path),
-                             "--enable-api", "--interface", "127.0.0.1", "--port", str(s.rasa_port),
-                             "--endpoints", str(endpoints),
-                             "--credentials", str(s.project_root / "bot" / "credentials.yml")])
-        if self.gateway:
-            # Slightly lower priority: on 2 cores the gateway's model loading (and later its long
-            # Whisper runs) should not delay Rasa's start-up or its short text turns.
-            self._spawn("gateway", [sys.executable, "-m", "voice_gateway"], niceness=5)
+        for process in self.plan():
+            self._spawn(process)
         self.wait_ready()
         self._stopping.clear()
         self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
@@ -147,12 +201,8 @@ class Stack:
 
     def wait_ready(self) -> None:
         s = self.settings
-        checks = {"action_server": f"{s.action_url}/health",
-                  "rasa": f"{s.rasa_url}/status?token={s.resolved_rasa_token()}"}
-        if self.gateway:
-            checks["gateway"] = f"{s.gateway_url}/healthz"
         deadline = time.monotonic() + s.server_start_timeout
-        pending = dict(checks)
+        pending = {name: p.ready_url for name, p in self.commands.items() if p.ready_url}
         while pending:
             for name, url in list(pending.items()):
                 process = self.processes[name]
@@ -201,8 +251,7 @@ class Stack:
             return False
         with self._lock:
             if not self._stopping.is_set():
-                cmd, niceness = self.commands[name]
-                self._spawn(name, cmd, niceness)
+                self._spawn(self.commands[name])
         return True
 
     def stop(self) -> None:
@@ -213,7 +262,7 @@ class Stack:
                     os.killpg(process.pid, signal.SIGTERM)
             for process in self.processes.values():
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=15 + self.settings.drain_timeout_s)  # a gateway drains its calls
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from pydantic import BaseSettings, Field
+from pydantic import BaseSettings, Field, validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Rasa and the action server listen here whatever HOST says: only the gateway faces the network.
@@ -19,9 +19,19 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     models_dir: Path = PROJECT_ROOT / "models"
 
-    host: str = "127.0.0.1"  # the gateway's (and AudioSocket's) address; 0.0.0.0 exposes them
+    # The gateway's (and AudioSocket's) address; 0.0.0.0 exposes them. `hotline run` keeps Rasa and
+    # the action server on loopback whatever this says; `hotline serve ROLE` (one role per
+    # container) binds that role here.
+    host: str = "127.0.0.1"
     rasa_port: int = 5005
     action_port: int = 5055
+    # Where the gateway reaches Rasa and Rasa reaches the action server: loopback on these ports
+    # unless set (a load balancer or a Kubernetes Service in a cluster).
+    rasa_url: str = ""
+    action_server_url: str = ""
+    # SIGTERM on a gateway: readiness fails and no new call is taken, live calls get this long to
+    # finish, then hear a goodbye; then the process exits.
+    drain_timeout_s: float = 30.0
     # Rasa's HTTP API (/model/parse, /conversations, /model/train) is protected by this token.
     # Empty means: generate one on first run and keep it in var/rasa_token.
     rasa_token: str = ""
@@ -139,13 +149,17 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         return f"http://{self.host}:{self.gateway_port}"
 
-    @property
-    def rasa_url(self) -> str:
-        return f"http://{INTERNAL_HOST}:{self.rasa_port}"
+    @validator("rasa_url", always=True)
+    def _loopback_rasa(cls, value: str, values: dict) -> str:
+        return (value or f"http://{INTERNAL_HOST}:{values.get('rasa_port', 5005)}").rstrip("/")
+
+    @validator("action_server_url", always=True)
+    def _loopback_actions(cls, value: str, values: dict) -> str:
+        return (value or f"http://{INTERNAL_HOST}:{values.get('action_port', 5055)}").rstrip("/")
 
     @property
     def action_url(self) -> str:
-        return f"http://{INTERNAL_HOST}:{self.action_port}"
+        return self.action_server_url
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'records.db'}"

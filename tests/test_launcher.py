@@ -46,18 +46,42 @@ def test_rasa_sql_tracker_store_on_postgresql():
     assert loaded.latest_message.text == "手机激活不了"
 
 
-def test_rasa_redis_lock_store():
+def test_the_lock_store_rasa_builds_from_endpoints_issues_each_ticket_once_across_replicas():
+    """Rasa builds the store from the generated endpoints.yml; several replicas (one store and one
+    connection each) issuing tickets for one conversation at once never get the same number."""
     require_service("127.0.0.1", 6379, "Redis")
-    from rasa.core.lock_store import RedisLockStore
+    import threading
 
-    config = lock_store_config(REDIS_URL)
-    store = RedisLockStore(host=config["url"], port=config["port"], db=config["db"], key_prefix="hotlinetest")
+    from rasa.core.lock_store import LockStore
+    from rasa.utils.endpoints import EndpointConfig
+
+    from hotline.lock_store import AtomicRedisLockStore
+
+    config = dict(lock_store_config(REDIS_URL), key_prefix="hotlinetest")
+    stores = [LockStore.create(EndpointConfig.from_dict(config)) for _ in range(6)]
+    assert all(isinstance(store, AtomicRedisLockStore) for store in stores)
     conversation = f"lock-{uuid.uuid4().hex[:8]}"
+    tickets, start = [], threading.Barrier(len(stores))
+
+    def take(store) -> None:
+        start.wait()
+        for _ in range(15):
+            tickets.append(store.issue_ticket(conversation))
+
+    threads = [threading.Thread(target=take, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(tickets) == list(range(len(stores) * 15))  # every number once
+    for number in tickets:
+        stores[number % len(stores)].cleanup(conversation, number)
+    assert stores[0].get_lock(conversation) is None  # the last ticket given back removes the lock
 
     async def use_lock():
-        async with store.lock(conversation, wait_time_in_seconds=0.01):
-            assert store.get_lock(conversation) is not None
-        return store.get_lock(conversation)
+        async with stores[0].lock(conversation, wait_time_in_seconds=0.01):
+            assert stores[1].get_lock(conversation) is not None  # seen by another replica
+        return stores[1].get_lock(conversation)
 
     assert asyncio.run(use_lock()) is None  # released and deleted after use
 

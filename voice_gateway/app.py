@@ -1,7 +1,9 @@
 """The FastAPI application: `create_app(settings)`; `python -m voice_gateway` serves it."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Optional
 
@@ -11,11 +13,30 @@ from hotline.settings import Settings, get_settings
 from voice_gateway import carriers
 from voice_gateway.engines import load_engines
 from voice_gateway.guards import BodySizeLimit, RateLimits
+from voice_gateway.prompts import SHUTTING_DOWN
 from voice_gateway.routes import calls, chat, health, trainer, twilio, voice, widget
 from voice_gateway.transports.audiosocket import SPARE_CONNECTIONS, AudioSocketServer
 from voice_gateway.transports.call import CallSetup
 
 logger = logging.getLogger("voice_gateway")
+
+
+async def drain(app: FastAPI, timeout_s: float) -> None:
+    """Shutting down without dropping calls: readiness fails (load balancers stop sending), no new
+    call gets a line and AudioSocket stops accepting; live calls get `timeout_s` to finish, then
+    hear a goodbye and are hung up. Typed chat is served until the process exits."""
+    app.state.draining = True
+    switchboard = app.state.engines.switchboard
+    switchboard.draining = True
+    await app.state.audiosocket.stop_listening()
+    logger.info("draining: %d live calls, up to %.0f s", switchboard.active, timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while switchboard.active and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    if switchboard.active:
+        logger.info("drain time is up: saying goodbye to %d calls", switchboard.active)
+        await asyncio.gather(*(call.end_with(SHUTTING_DOWN) for call in list(switchboard.calls)),
+                             return_exceptions=True)
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
@@ -24,6 +45,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
+        app.state.draining = False
         app.state.engines = engines = load_engines(settings)
         app.state.calls = CallSetup(engines.pipeline, engines.switchboard, settings.endpoint_silence_ms,
                                     settings.speculate_after_ms, settings.media_timeout_s, settings.max_call_s)

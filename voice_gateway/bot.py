@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional
 
 import aiohttp
 
@@ -77,6 +77,26 @@ class RasaClient:
         buttons = [{"title": str(b.get("title", "")), "payload": str(b["payload"])}
                    for m in messages for b in (m.get("buttons") or []) if b.get("payload")]
         return BotReply(texts, intent, confidence, custom, buttons=buttons)
+
+    async def offered_payloads(self, sender: str) -> FrozenSet[str]:
+        """Payloads of the buttons the bot offered since the user last spoke (none if Rasa cannot say)."""
+        try:
+            session = await self.session()
+            async with session.get(f"{self.rasa_url}/conversations/{sender}/tracker",
+                                   params={"token": self.token, "include_events": "AFTER_RESTART"}) as response:
+                if response.status != 200:
+                    return frozenset()
+                events = (await response.json()).get("events") or []
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return frozenset()
+        payloads = set()
+        for event in reversed(events):
+            if event.get("event") == "user":
+                break
+            if event.get("event") == "bot":
+                payloads.update(str(b["payload"]) for b in (event.get("data") or {}).get("buttons") or []
+                                if isinstance(b, dict) and b.get("payload"))
+        return frozenset(payloads)
 
     async def _latest_intent(self, session: aiohttp.ClientSession, sender: str):
         async with session.get(f"{self.rasa_url}/conversations/{sender}/tracker",

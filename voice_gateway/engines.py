@@ -76,7 +76,7 @@ def load_engines(settings: Settings) -> Engines:
 
 def spoken_fixed_texts(settings: Settings):
     """The domain's responses and the gateway's own prompts."""
-    return [prompts.MENU_PROMPT, prompts.ALL_LINES_BUSY, prompts.NOT_HEARD, prompts.TRANSFER_FAILED, APOLOGY] + \
+    return prompts.all_prompts() + [APOLOGY] + \
         fixed_texts(settings.project_root / "bot" / "domain.yml")
 
 

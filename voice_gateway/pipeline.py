@@ -35,7 +35,7 @@ class VoicePipeline:
         self.bot, self.stt, self.tts = bot, stt, tts
         self.recognition = RecognitionQueue(stt, stt_workers) if stt is not None else None
         self.tts_pool = ThreadPoolExecutor(max(1, tts_workers), thread_name_prefix="tts")
-        self.offered = OfferedChoices()
+        self.offered = OfferedChoices(bot.offered_payloads)
 
     def recognise(self, samples: np.ndarray, ended_at: Optional[float] = None,
                   speculative: bool = False) -> RecognitionJob:
@@ -56,7 +56,6 @@ class VoicePipeline:
                         metadata: Optional[Dict[str, str]] = None) -> BotReply:
         started = time.perf_counter()
         reply = await self.bot.turn(sender, text, channel, metadata)
-        self.offered.remember(sender, reply.buttons)
         metrics.NLU_SECONDS.observe(time.perf_counter() - started)
         metrics.TURNS.labels(transport, "text").inc()
         return reply
@@ -76,7 +75,6 @@ class VoicePipeline:
         started = time.perf_counter()
         # A transcript is words: a leading "/" would make Rasa read it as an intent.
         reply = await self.bot.turn(sender, transcript.text.lstrip("/"), channel, metadata)
-        self.offered.remember(sender, reply.buttons)
         timings["rasa"] = time.perf_counter() - started
         metrics.NLU_SECONDS.observe(timings["rasa"])
         metrics.TURNS.labels(transport, "audio").inc()

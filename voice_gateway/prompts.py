@@ -6,3 +6,12 @@ NOT_HEARD = "抱歉，我没有听清楚，请您再说一遍。"
 MENU_PROMPT = "请直接说出您的问题，或者按1查订单，按2查保修，按3预约维修，按4查案例进度，按0转人工。"
 ALL_LINES_BUSY = "您好，现在所有线路都在忙。正在为您转接人工顾问，请稍候。"
 TRANSFER_FAILED = "抱歉，暂时无法为您转接。请稍后再拨，或通过苹果官网联系顾问。"
+# A call still live when its gateway shuts down (after DRAIN_TIMEOUT_S): calling again reaches
+# another gateway.
+SHUTTING_DOWN = "抱歉，本线路需要维护，请您稍后重新拨打，再见。"
+TIME_UP = "本次通话已达时长上限，感谢您的来电，再见。"  # said when a call reaches MAX_CALL_S
+
+
+def all_prompts() -> list:
+    """Every text above: the TTS cache renders each at start-up."""
+    return [value for name, value in globals().items() if name.isupper() and isinstance(value, str)]

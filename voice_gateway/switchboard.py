@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, Optional, Set
 
 from voice_gateway import metrics
 
@@ -61,20 +61,25 @@ class Switchboard:
     def __init__(self, max_calls: int, targets: Dict[str, str], twilio: Optional[TwilioCallControl] = None,
                  remembered: int = 1000) -> None:
         self.max_calls, self.targets, self.twilio = max_calls, targets, twilio
-        self.active = 0
+        self.calls: Set[object] = set()  # the calls holding a line (a shutdown drains them)
+        self.draining = False  # shutting down: no new call gets a line
         self._groups: "OrderedDict[str, str]" = OrderedDict()
         self._remembered = remembered
 
-    def admit(self, transport: str) -> bool:
-        """Take a line if one is free."""
-        if self.active >= self.max_calls:
+    @property
+    def active(self) -> int:
+        return len(self.calls)
+
+    def admit(self, transport: str, call: object) -> bool:
+        """Take a line if one is free (none while draining)."""
+        if self.draining or self.active >= self.max_calls:
             metrics.CALLS_REFUSED.labels(transport).inc()
             return False
-        self.active += 1
+        self.calls.add(call)
         return True
 
-    def release(self) -> None:
-        self.active = max(0, self.active - 1)
+    def release(self, call: object) -> None:
+        self.calls.discard(call)
 
     def target(self, group: str) -> str:
         return self.targets.get(group) or self.targets.get("general", "queue:general")

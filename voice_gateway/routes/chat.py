@@ -39,7 +39,7 @@ class ChatOut(BaseModel):
              responses={429: {"description": "too many requests from this client"}})
 async def chat(message: ChatIn, request: Request, pipeline: PipelineDep) -> ChatOut:
     session_id = message.session_id or f"chat-{uuid.uuid4().hex[:12]}"
-    text = pipeline.offered.public_text(session_id, message.text)  # a slash only for an offered button
+    text = await pipeline.offered.public_text(session_id, message.text)  # a slash only for an offered button
     if not has_content(text):  # empty, punctuation-only or invisible (zero-width space)
         return ChatOut(session_id=session_id, replies=[EMPTY_PROMPT], intent=None, confidence=None, handoff=None)
     reply = await pipeline.text_turn(session_id, text, "chat", metadata=client_metadata(request))

@@ -1,4 +1,4 @@
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -13,11 +13,12 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz")
-async def readyz(engines: EnginesDep, settings: SettingsDep) -> JSONResponse:
+async def readyz(request: Request, engines: EnginesDep, settings: SettingsDep) -> JSONResponse:
+    draining = request.app.state.draining  # shutting down: send new calls elsewhere
     rasa = await engines.bot.healthy()
     stt_ok = engines.pipeline.stt is not None or not settings.load_speech
-    body = {"ready": rasa and stt_ok, "rasa": rasa, **engines.status,
-            "text_only": engines.pipeline.tts is None}
+    body = {"ready": rasa and stt_ok and not draining, "rasa": rasa, **engines.status,
+            "text_only": engines.pipeline.tts is None, "draining": draining}
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 

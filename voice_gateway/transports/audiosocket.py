@@ -87,6 +87,11 @@ class AudioSocketServer:
         self.server = await asyncio.start_server(self.handle, self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
 
+    async def stop_listening(self) -> None:
+        """No new connection (a draining gateway); live calls go on."""
+        if self.server:
+            self.server.close()
+
     async def stop(self) -> None:
         if self.server:
             self.server.close()

@@ -74,7 +74,7 @@ class BrowserStream:
 
     async def _text_turn(self, text: str) -> None:
         async with self.lock:
-            text = self.pipeline.offered.public_text(self.session_id, text)
+            text = await self.pipeline.offered.public_text(self.session_id, text)
             if not has_content(text):
                 await self.reply([EMPTY_PROMPT])
                 return
