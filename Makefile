@@ -3,12 +3,12 @@ PYTHON ?= /root/.pyenv/versions/3.10.13/bin/python3.10
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup install browser clean
+.PHONY: run test setup install browser haproxy clean
 
 run: $(STAMP)
 	$(VENV)/bin/hotline run
 
-test: setup browser
+test: setup browser haproxy
 	$(VENV)/bin/python -m pytest
 
 setup: $(STAMP)
@@ -19,6 +19,10 @@ install: $(STAMP)
 # The widget test drives real headless Chromium (Debian's package).
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# `hotline cluster` and its tests put Debian's HAProxy in front of the replicas.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null)
 
 # Reinstall only when the dependency declarations change; constraints.txt is frozen from a
 # clean resolve so that Rasa 3.6's pins (pydantic<1.10.10, websockets<11, …) never float.

