@@ -133,3 +133,39 @@ def test_running_stack_keeps_conversations_in_postgresql_and_locks_them_in_redis
         with admin.connect() as connection:
             connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"))
             connection.execute(text(f"DROP DATABASE IF EXISTS {database}"))
+
+
+# --- hotline serve: one role alone, as in a container ---------------------------------------------
+
+def test_serve_refuses_to_start_a_role_without_the_shared_secrets(tmp_path):
+    import subprocess
+    import sys
+
+    from hotline.settings import PROJECT_ROOT
+
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    for role, missing in (("rasa", "RASA_TOKEN, ACTION_TOKEN"), ("actions", "ACTION_TOKEN"), ("gateway", "RASA_TOKEN")):
+        result = subprocess.run([sys.executable, "-m", "hotline.cli", "serve", role], env=env, cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0 and f"set {missing} in the environment" in result.stderr, (role, result.stderr)
+        assert not list(tmp_path.glob("*_token"))  # no replica invents a token of its own
+
+
+def test_a_served_role_listens_on_host_and_reaches_the_others_where_told(tmp_path):
+    from hotline.serve import serve_command
+
+    settings = Settings(var_dir=tmp_path, host="0.0.0.0", rasa_token="r", action_token="a",
+                        action_server_url="http://actions:5055", rasa_url="http://rasa:5005")
+    rasa, rasa_env = serve_command(settings, "rasa")
+    assert rasa[rasa.index("--interface") + 1] == "0.0.0.0"
+    endpoints = yaml.safe_load((tmp_path / "endpoints.yml").read_text())
+    assert endpoints["action_endpoint"]["url"] == "http://actions:5055/webhook"
+    assert rasa_env["HOTLINE_ACTION_TOKEN"] == "a" and rasa_env["OMP_NUM_THREADS"] == "1"
+    actions, actions_env = serve_command(settings, "action_server")
+    assert actions[actions.index("--host") + 1] == "0.0.0.0" and "RASA_TOKEN" not in actions_env
+    _, gateway_env = serve_command(settings, "gateway")
+    assert gateway_env["RASA_URL"] == "http://rasa:5005" and gateway_env["RASA_TOKEN"] == "r"
+    assert "HOTLINE_ACTION_TOKEN" not in gateway_env and "ACTION_TOKEN" not in gateway_env
+    # on one machine nothing changes: loopback on the configured ports
+    local = Settings(var_dir=tmp_path, rasa_port=6001, action_port=6002)
+    assert (local.rasa_url, local.action_url) == ("http://127.0.0.1:6001", "http://127.0.0.1:6002")
