@@ -16,9 +16,9 @@ setup: $(STAMP)
 
 install: $(STAMP)
 
-# The widget test drives real headless Chromium (Debian's package).
+# The widget test drives real headless Chromium (Debian's package), with CJK fonts for its screenshots.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@(command -v chromium >/dev/null && test -d /usr/share/fonts/opentype/noto) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 # `hotline cluster` and its tests put Debian's HAProxy in front of the replicas.
 haproxy:

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = 11 * 1024 * 1024  # any request body; uploads also obey max_upload_bytes
     ws_max_bytes: int = 128 * 1024  # one WebSocket message (a Twilio media frame is ~ 0.3 KiB)
     audio_decode_timeout_s: float = 10.0
+    # Sites that may embed the chat widget (`<script src=".../widget.js">`), comma-separated
+    # origins, e.g. https://support.example.com. The gateway's own pages are always allowed.
+    allowed_origins: str = ""
     # Behind a reverse proxy: the addresses whose X-Forwarded-For is believed (uvicorn).
     forwarded_allow_ips: str = "127.0.0.1"
     # The launcher restarts a crashed server with back-off, and gives up after this many

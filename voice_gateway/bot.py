@@ -88,17 +88,21 @@ class RasaClient:
                    for m in messages for b in (m.get("buttons") or []) if b.get("payload")]
         return BotReply(texts, intent, confidence, custom, buttons=buttons)
 
-    async def offered_payloads(self, sender: str) -> FrozenSet[str]:
-        """Payloads of the buttons the bot offered since the user last spoke (none if Rasa cannot say)."""
+    async def events(self, sender: str) -> Optional[List[Dict[str, Any]]]:
+        """The conversation's events since its last restart (None if Rasa cannot say)."""
         try:
             session = await self.session()
             async with session.get(f"{self.rasa_url}/conversations/{sender}/tracker",
                                    params={"token": self.token, "include_events": "AFTER_RESTART"}) as response:
                 if response.status != 200:
-                    return frozenset()
-                events = (await response.json()).get("events") or []
+                    return None
+                return (await response.json()).get("events") or []
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            return frozenset()
+            return None
+
+    async def offered_payloads(self, sender: str) -> FrozenSet[str]:
+        """Payloads of the buttons the bot offered since the user last spoke (none if Rasa cannot say)."""
+        events = await self.events(sender) or []
         payloads = set()
         for event in reversed(events):
             if event.get("event") == "user":

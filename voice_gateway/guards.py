@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Dict
+from typing import Dict, FrozenSet
 
 from fastapi import HTTPException, Request
 from limits import parse_many
@@ -74,3 +74,45 @@ class RateLimits:
                 reset_at, _ = self.limiter.get_window_stats(item, name, client)
                 raise HTTPException(429, f"too many requests: at most {item}",
                                     headers={"Retry-After": str(max(1, int(reset_at - time.time())))})
+
+
+def parse_origins(spec: str) -> FrozenSet[str]:
+    """ALLOWED_ORIGINS: comma-separated `scheme://host[:port]`, as browsers send them."""
+    return frozenset(o.strip().rstrip("/").lower() for o in spec.split(",") if o.strip())
+
+
+class OriginGuard:
+    """ASGI middleware for the widget's API (/v1/…), HTTP and WebSocket: a request that carries an
+    `Origin` (every browser request from a page does) must come from the gateway's own pages or an
+    ALLOWED_ORIGINS site; others get 403 (a WebSocket handshake is refused). Clients that are not
+    browsers send no Origin and are governed by the other limits. CORS headers for the allowed
+    sites are Starlette's CORSMiddleware, outside this one."""
+
+    def __init__(self, app, allowed: FrozenSet[str], prefix: str = "/v1/") -> None:
+        self.app, self.allowed, self.prefix = app, allowed, prefix
+
+    def allows(self, scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        origin = headers.get(b"origin", b"").decode("latin-1").strip().lower()
+        if not origin:
+            return True
+        if origin in self.allowed:
+            return True
+        own_host = headers.get(b"host", b"").decode("latin-1").lower()
+        return origin.split("://", 1)[-1] == own_host  # the gateway's own page (any scheme: behind TLS)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith(self.prefix) \
+                or self.allows(scope):
+            return await self.app(scope, receive, send)
+        metrics.ERRORS.labels(scope["type"], "origin_refused").inc()
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+            return
+        body = json.dumps({"detail": "this site is not allowed to use the assistant (ALLOWED_ORIGINS)"}).encode()
+        origin = dict(scope.get("headers") or []).get(b"origin", b"")
+        # The refusal itself may be read by the page, so that the widget can say why it is silent.
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"access-control-allow-origin", origin), (b"vary", b"Origin")]})
+        await send({"type": "http.response.body", "body": body})

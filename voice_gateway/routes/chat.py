@@ -1,12 +1,13 @@
 import uuid
 from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hotline.nlu.text import has_content
 from voice_gateway.choices import EMPTY_PROMPT, MAX_TEXT_CHARS
 from voice_gateway.deps import PipelineDep, rate_limit
+from voice_gateway.history import is_widget_session, transcript
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -51,3 +52,35 @@ def client_metadata(request: Request) -> Dict[str, str]:
     """The client address, for the records' attempt counts (behind a proxy: uvicorn's
     --forwarded-allow-ips makes this the real client)."""
     return {"client": request.client.host} if request.client else {}
+
+
+class HistoryMessage(BaseModel):
+    # "from" is a Python keyword: the field is `sender` and travels as "from".
+    sender: str = Field(..., alias="from", description="user or bot")
+    text: str
+    buttons: List[Dict[str, str]] = []
+
+    class Config:
+        allow_population_by_field_name = True
+
+
+class HistoryOut(BaseModel):
+    session_id: str
+    messages: List[HistoryMessage]
+    handoff: Optional[Dict[str, Any]]
+
+
+@router.get("/chat/history", response_model=HistoryOut, response_model_by_alias=True,
+            dependencies=[Depends(rate_limit("chat"))],
+            responses={404: {"description": "not a widget conversation id"},
+                       429: {"description": "too many requests from this client"},
+                       503: {"description": "the conversation store cannot be read now"}})
+async def chat_history(session_id: str, pipeline: PipelineDep) -> HistoryOut:
+    """The widget's conversation so far (after a reload or on another page of the same site). Only
+    ids the widget makes ("web-" + 22 random characters) are read back."""
+    if not is_widget_session(session_id):
+        raise HTTPException(404, "no such conversation")
+    events = await pipeline.bot.events(session_id)
+    if events is None:
+        raise HTTPException(503, "the conversation cannot be read now")
+    return HistoryOut(session_id=session_id, **transcript(events))

@@ -1,12 +1,22 @@
+"""The chat widget: `GET /widget.js` is the one script a support site embeds (it draws the widget
+in a shadow DOM and talks to this gateway); `GET /` is the gateway's own page, which embeds it."""
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 router = APIRouter(tags=["widget"])
-PAGE = Path(__file__).resolve().parent.parent / "static" / "index.html"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 @router.get("/", response_class=HTMLResponse)
-async def widget() -> HTMLResponse:
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+async def widget_page() -> HTMLResponse:
+    return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/widget.js", response_class=Response, responses={200: {"content": {"text/javascript": {}}}})
+async def widget_script() -> Response:
+    # Any site may load the script (a <script> tag is not subject to CORS); what it may then call
+    # is decided by ALLOWED_ORIGINS. Cached briefly, so that a new release reaches pages soon.
+    return Response((STATIC / "widget.js").read_text(encoding="utf-8"), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})

@@ -1,8 +1,8 @@
 """Browser/client audio stream (WebSocket /v1/voice/stream).
 
 In: binary frames of 16 kHz mono PCM16 little-endian; text frames {"type": "text", "text": …}.
-Out (JSON text frames): ready, speech_start, transcript, bot_text, audio (followed by one binary
-WAV frame per clause), clear (barge-in: stop playing), error."""
+Out (JSON text frames): ready, speech_start, transcript, bot_text (with buttons and the handoff),
+audio (followed by one binary WAV frame per clause), clear (barge-in: stop playing), error."""
 from __future__ import annotations
 
 import asyncio
@@ -63,7 +63,7 @@ class BrowserStream:
             result = await self.pipeline.audio_turn(self.session_id, audio, "browser", metadata=self.metadata)
             await self.send(type="transcript", text=result.transcript.text if result.transcript else "",
                             intent=result.reply.intent, confidence=result.reply.confidence)
-            await self.reply(result.reply.texts, result.reply.buttons)
+            await self.reply(result.reply.texts, result.reply.buttons, result.reply.handoff)
 
     async def text_turn(self, text: str) -> None:
         self.pending_texts += 1
@@ -79,11 +79,13 @@ class BrowserStream:
                 await self.reply([EMPTY_PROMPT])
                 return
             reply = await self.pipeline.text_turn(self.session_id, text, "browser", self.metadata)
-            await self.reply(reply.texts, reply.buttons)
+            await self.reply(reply.texts, reply.buttons, reply.handoff)
 
-    async def reply(self, texts, buttons=()) -> None:
-        for i, text in enumerate(texts):  # choices ride on the last text: the widget shows them
-            await self.send(type="bot_text", text=text, buttons=list(buttons) if i == len(texts) - 1 else [])
+    async def reply(self, texts, buttons=(), handoff=None) -> None:
+        for i, text in enumerate(texts):  # choices and the handoff ride on the last text
+            last = i == len(texts) - 1
+            await self.send(type="bot_text", text=text, buttons=list(buttons) if last else [],
+                            handoff=handoff if last else None)
         self.speaking = asyncio.ensure_future(self.play(texts))
         try:
             await self.speaking
