@@ -318,3 +318,28 @@ def test_the_microphone_opens_a_stream_from_the_gateways_own_page(stack, chromiu
         time.sleep(0.3)
     else:
         raise AssertionError("no browser stream reached the gateway")
+
+
+def test_a_conversation_reads_back_with_button_titles_live_buttons_and_the_handoff():
+    from voice_gateway.history import is_widget_session, transcript
+
+    events = [
+        {"event": "action", "name": "action_session_start"},
+        {"event": "user", "text": "问题"},
+        {"event": "bot", "text": "您想咨询的是下面哪一项？", "data": {"buttons": [
+            {"title": "查保修", "payload": "/warranty"}, {"title": "都不是", "payload": "/deny"}]}},
+        {"event": "user", "text": "/warranty"},
+        {"event": "bot", "text": "请告诉我序列号", "data": {}},
+        {"event": "user", "text": "转人工"},
+        {"event": "bot", "text": "已创建服务案例", "data": {"custom": {"handoff": True, "case_number": "123456789",
+                                                                  "skill_group": "general", "summary": "…"}}},
+        {"event": "bot", "text": "还需要别的帮助吗？", "data": {"buttons": [{"title": "是", "payload": "/affirm"}]}},
+    ]
+    read = transcript(events)
+    assert [(m["from"], m["text"]) for m in read["messages"]] == [
+        ("user", "问题"), ("bot", "您想咨询的是下面哪一项？"), ("user", "查保修"), ("bot", "请告诉我序列号"),
+        ("user", "转人工"), ("bot", "已创建服务案例"), ("bot", "还需要别的帮助吗？")]
+    assert [m.get("buttons") for m in read["messages"] if m["from"] == "bot"] == [[], [], [], [{"title": "是", "payload": "/affirm"}]]
+    assert read["handoff"] == {"case_number": "123456789", "skill_group": "general"}  # not the summary
+    assert is_widget_session("web-" + "a1_-" * 6) and not is_widget_session("web-" + "a" * 21)
+    assert not is_widget_session("CA" + "0" * 32) and not is_widget_session("web-" + "a" * 22 + "/")
