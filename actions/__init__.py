@@ -1,6 +1,4 @@
 """Rasa SDK custom actions and the records service client they use.
 
-Run with `python -m rasa_sdk --actions actions` (the `hotline run` launcher does this)."""
-from actions.privacy import install_log_masking
-
-install_log_masking()
+Run by `python -m hotline.action_server` (the launcher and `hotline serve actions` do this), which
+also installs the log masking (hotline/core/privacy.py): importing this package changes nothing."""

@@ -9,14 +9,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.askers import asker
-from actions.privacy import mask_messages
+from hotline.core.privacy import mask_messages
 from actions.records import records_client
 from actions.service_actions import FORM_SLOTS, reset_slots, spaced
 
 logger = logging.getLogger(__name__)
 
-GENERIC_INTENTS = {"greet", "goodbye", "thanks", "affirm", "deny", "inform", "human_handoff",
-                   "nlu_fallback", "out_of_scope"}
 TOPIC_NAMES = {
     "activation": "设备激活", "crash": "应用闪退或系统崩溃", "water_damage": "进水或摔落损坏",
     "os_update": "系统更新", "battery": "电池", "data_migration": "数据迁移",

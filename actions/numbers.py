@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Optional
 
-from actions.privacy import SERIAL
+from hotline.core.privacy import SERIAL
 
 _CHINESE_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
 _NUMERALS = "零〇一幺二两三四五六七八九"

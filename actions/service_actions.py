@@ -10,12 +10,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.askers import asker
+from actions.domain_facts import form_slots
 from actions.records import CaseView, records_client
 
 logger = logging.getLogger(__name__)
 
-FORM_SLOTS = ["serial_number", "order_number", "phone_tail", "case_number",
-              "device", "fault", "city", "preferred_time"]
+FORM_SLOTS = form_slots()
 CASE_STATUS = {"open": "已受理，等待顾问处理", "in_progress": "处理中", "closed": "已完结"}
 ORDER_STATUS = {"processing": "正在处理", "shipped": "已发货", "delivered": "已签收", "cancelled": "已取消"}
 

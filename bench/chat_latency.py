@@ -54,8 +54,8 @@ def replicas_benchmark(counts, concurrency: int, seconds: float) -> None:
     from actions.records.client import SqlRecordsClient
     from actions.records.seed import seed
     from hotline.cluster import Cluster
-    from hotline.settings import Settings
-    from voice_gateway.bot import APOLOGY
+    from hotline.core.settings import Settings
+    from voice_gateway.rasa_client import APOLOGY
 
     postgres = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -29,8 +29,8 @@ from actions.records.attempts import AttemptPolicy  # noqa: E402
 from actions.records.client import SqlRecordsClient  # noqa: E402
 from actions.records.seed import seed  # noqa: E402
 from hotline.launcher import Stack  # noqa: E402
-from hotline.settings import Settings  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from hotline.core.settings import Settings  # noqa: E402
+from hotline.cluster import free_port  # noqa: E402
 
 
 def turn(url: str, text: str) -> tuple:

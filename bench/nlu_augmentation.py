@@ -2,9 +2,9 @@
 
 Trains the shipped config with and without augmentation into temporary folders and evaluates each on
 the held-out set (written separately from the training data), clean and passed through recogniser
-noise with a seed different from training's; with --spoken MANIFEST also on recordings (STT + NLU).
+noise with a seed different from training's. (Recordings through STT + NLU: `hotline eval spoken`.)
 
-Usage: .venv/bin/python bench/nlu_augmentation.py [--noise-seeds 7,8,9] [--spoken MANIFEST.tsv]
+Usage: .venv/bin/python bench/nlu_augmentation.py [--noise-seeds 7,8,9]
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hotline.evaluation import evaluate_nlu, load_agent  # noqa: E402
-from hotline.settings import Settings  # noqa: E402
-from hotline.training import train  # noqa: E402
+from hotline.trainer.evaluation import evaluate_nlu, load_agent  # noqa: E402
+from hotline.core.settings import Settings  # noqa: E402
+from hotline.trainer.training import train  # noqa: E402
 
 HELDOUT = ROOT / "data" / "eval" / "nlu_heldout.tsv"
 

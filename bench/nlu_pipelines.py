@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hotline.evaluation import read_labelled_tsv  # noqa: E402
+from hotline.trainer.evaluation import read_labelled_tsv  # noqa: E402
 from hotline.nlu import features  # noqa: E402
-from hotline.nlu_data import NluData, plain  # noqa: E402
+from hotline.trainer.nlu_data import NluData, plain  # noqa: E402
 from typing import Dict, Iterable, List, Mapping, Sequence  # noqa: E402
 
 VARIANTS = {
@@ -90,7 +90,7 @@ class BlockModel:
 
 
 def load_training(augment_variants: int, error_model=None):
-    from hotline.augment import noisy
+    from hotline.trainer.augment import noisy
 
     if error_model is not None:
         noisy = error_model.apply  # noqa: F811 - same signature: (text, rng)
@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--spoken-seeds", default="1,2,3",
                         help="simulate recognition of each dev set with the error model, these seeds")
     args = parser.parse_args()
-    from hotline.nlu.errors import ErrorModel
+    from hotline.trainer.errors import ErrorModel
 
     error_model = ErrorModel.load(ROOT / "data" / "recognition_errors.json")
     from sklearn.model_selection import GroupKFold

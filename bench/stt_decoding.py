@@ -1,7 +1,7 @@
 """Whisper decoding choices on real recordings (data/eval/stt_dev): character error rate and
 seconds per utterance, wide band and through an 8 kHz μ-law phone line. Not a test: prints numbers,
 and with --hypotheses DIR writes each variant's transcripts (the input of the recognition error
-model, hotline/nlu/errors.py).
+model, hotline/trainer/errors.py).
 
 Usage: .venv/bin/python bench/stt_decoding.py [--manifest data/eval/stt_dev/manifest.tsv]
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hotline.settings import Settings  # noqa: E402
+from hotline.core.settings import Settings  # noqa: E402
 from hotline.voice_cli import corpus_cer, load_stt, read_manifest, transcribe_manifest  # noqa: E402
 
 VARIANTS = {

@@ -41,8 +41,9 @@ from actions.records.client import SqlRecordsClient  # noqa: E402
 from actions.records.seed import seed  # noqa: E402
 from bench.proc import memory_mb  # noqa: E402
 from hotline.launcher import Stack  # noqa: E402
-from hotline.settings import Settings  # noqa: E402
-from tests.conftest import english_test_voice, free_port  # noqa: E402
+from hotline.core.settings import Settings  # noqa: E402
+from hotline.cluster import free_port  # noqa: E402
+from voice_gateway.tts import english_test_voice  # noqa: E402
 from voice_gateway.audio import decode, float_to_pcm16, mulaw_encode, phone_band, resample  # noqa: E402
 from voice_gateway.tts import resolve_voice  # noqa: E402
 from voice_gateway.vad import FRAME, speech_probabilities  # noqa: E402

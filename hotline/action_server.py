@@ -14,7 +14,8 @@ from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app
 from sanic import response
 
-from hotline.settings import INTERNAL_HOST
+from hotline.core.privacy import install_log_masking
+from hotline.core.settings import INTERNAL_HOST
 
 TOKEN_ENV = "HOTLINE_ACTION_TOKEN"
 
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--host", default=INTERNAL_HOST, help="loopback unless alone in a container")
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args()
+    install_log_masking()  # identifiers never reach the action server's logs
     utils.configure_colored_logging("INFO")
     logging.getLogger("matplotlib").setLevel(logging.WARN)
     utils.update_sanic_log_level()

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 
 import requests
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 
 
 def send(settings: Settings, sender: str, text: str, timeout: float = 30) -> List[Dict[str, object]]:

@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from hotline.settings import get_settings
+from hotline.core.settings import Settings, get_settings
 
 
 def cmd_setup(args) -> int:
     from actions.records.client import SqlRecordsClient
     from actions.records.seed import seed
-    from hotline.training import train
+    from hotline.trainer.training import train
 
     from voice_gateway.stt import ensure_whisper_model
 
@@ -28,7 +28,7 @@ def cmd_setup(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from hotline.training import train
+    from hotline.trainer.training import train
 
     train(get_settings(), force=args.force)
     return 0
@@ -111,8 +111,8 @@ def cmd_chat(args) -> int:
 
 
 def cmd_eval_nlu(args) -> int:
-    from hotline.evaluation import evaluate_nlu, format_report
-    from hotline.reports import compare, cross_validate, load_report, save_report
+    from hotline.trainer.evaluation import evaluate_nlu, format_report
+    from hotline.trainer.reports import compare, cross_validate, load_report, save_report
 
     settings = get_settings()
     if not args.file and not args.cross_validation:
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     voices = sub.add_parser("voices", help="Piper voices")
     voices_sub = voices.add_subparsers(dest="what", required=True)
     download = voices_sub.add_parser("download", help="download a voice with Piper's downloader")
-    download.add_argument("name", nargs="?", default="zh_CN-huayan-medium")
+    download.add_argument("name", nargs="?", default=Settings.__fields__["tts_voice"].default)
     download.set_defaults(func=cmd_voices_download)
     return parser
 

@@ -15,7 +15,7 @@ from typing import Dict, List
 from sqlalchemy.engine import make_url
 
 from hotline.launcher import Process, Stack, health_url, ready_url, role_command, role_env
-from hotline.settings import INTERNAL_HOST, Settings
+from hotline.core.settings import INTERNAL_HOST, Settings
 
 ROLE_ORDER = ("action_server", "rasa", "gateway")
 

@@ -20,8 +20,8 @@ import requests
 import yaml
 from sqlalchemy.engine import make_url
 
-from hotline.settings import INTERNAL_HOST, Settings
-from hotline.training import rasa_env
+from hotline.core.settings import INTERNAL_HOST, Settings
+from hotline.trainer.training import rasa_env
 
 logger = logging.getLogger(__name__)
 # Each secret goes only to the process that needs it (not, say, the Twilio token to Rasa).
@@ -46,8 +46,8 @@ def lock_store_config(url: Optional[str]) -> Optional[Dict[str, object]]:
     if not url:
         return None  # one Rasa process: the in-memory lock store is enough
     parsed = make_url(url)
-    # Rasa's own "redis" type is not atomic across replicas (hotline/lock_store.py).
-    config: Dict[str, object] = {"type": "hotline.lock_store.AtomicRedisLockStore", "url": parsed.host or "127.0.0.1",
+    # Rasa's own "redis" type is not atomic across replicas (hotline/plugins/lock_store.py).
+    config: Dict[str, object] = {"type": "hotline.plugins.lock_store.AtomicRedisLockStore", "url": parsed.host or "127.0.0.1",
                                  "port": parsed.port or 6379, "db": int(parsed.database or 0),
                                  "key_prefix": "hotline"}
     if parsed.password:
@@ -72,7 +72,7 @@ def write_endpoints(settings: Settings) -> Path:
     path = settings.var_dir / "endpoints.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)  # database URLs may hold passwords
-    path.write_text("# generated from hotline.settings; edit the environment, not this file\n"
+    path.write_text("# generated from hotline.core.settings; edit the environment, not this file\n"
                     + yaml.safe_dump(endpoints_config(settings), allow_unicode=True, sort_keys=False))
     return path
 

@@ -11,7 +11,7 @@ import os
 from typing import Dict, List
 
 from hotline.launcher import role_command, role_env
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 
 ROLE_NAMES = {"rasa": "rasa", "actions": "action_server", "gateway": "gateway"}
 # The secrets each role needs from the environment (or var/ files on one host, see `check_secrets`).

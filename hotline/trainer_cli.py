@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from hotline.nlu_data import AddReport, NluData, read_examples_file
-from hotline.settings import Settings
-from hotline.training import rasa_env
+from hotline.trainer.nlu_data import AddReport, NluData, read_examples_file
+from hotline.core.settings import Settings
+from hotline.trainer.training import rasa_env
 
 
 def nlu_data(settings: Settings) -> NluData:
@@ -59,6 +60,9 @@ def cmd_nlu_import(settings: Settings, path: Path) -> int:
     return print_add_report(total)
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def cmd_nlu_check(settings: Settings, as_json: bool, min_examples: int, skip_rasa: bool) -> int:
     findings = nlu_data(settings).check(min_examples=min_examples)
     rasa_ok = True
@@ -69,8 +73,10 @@ def cmd_nlu_check(settings: Settings, as_json: bool, min_examples: int, skip_ras
                                  "--config", str(root / "bot/config.yml")],
                                 cwd=root, env=rasa_env(), capture_output=True, text=True)
         rasa_ok = result.returncode == 0
-        findings["rasa_data_validate"] = [line for line in (result.stdout + result.stderr).splitlines()
-                                          if "WARNING" in line or "ERROR" in line or "UserWarning" in line][:50]
+        # Trainers read these: Rasa's findings without colour codes, Python's own warnings left out.
+        plain = ANSI_ESCAPE.sub("", result.stdout + result.stderr)
+        findings["rasa_data_validate"] = [line.strip() for line in plain.splitlines()
+                                          if ("WARNING" in line or "ERROR" in line) and "Warning:" not in line][:50]
     problems = sum(len(v) for k, v in findings.items() if k != "rasa_data_validate") + (0 if rasa_ok else 1)
     if as_json:
         print(json.dumps({"ok": problems == 0, **findings}, ensure_ascii=False, indent=1))
@@ -84,7 +90,7 @@ def cmd_nlu_check(settings: Settings, as_json: bool, min_examples: int, skip_ras
 
 
 def cmd_inbox(settings: Settings, as_json: bool) -> int:
-    from hotline.inbox import current_inbox
+    from hotline.trainer.inbox import current_inbox
 
     items = current_inbox(settings)
     if as_json:
@@ -99,7 +105,7 @@ def cmd_inbox(settings: Settings, as_json: bool) -> int:
 
 
 def cmd_inbox_label(settings: Settings, identifier: str, intent: str) -> int:
-    from hotline.inbox import label_item
+    from hotline.trainer.inbox import label_item
 
     report = label_item(settings, identifier, intent)
     if report is None:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 
 import requests
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 
 
 def call(settings: Settings, path: Path, out: str, session: Optional[str]) -> int:
@@ -98,7 +98,7 @@ def eval_speech(settings: Settings, manifest: Path, as_json: bool, spoken: bool,
         return 2
     predictions = transcribe_manifest(load_stt(settings), manifest, rows, reference_column, band)
     if spoken:
-        from hotline.evaluation import classify, load_agent, score
+        from hotline.trainer.evaluation import classify, load_agent, score
 
         agent = load_agent(settings)
         # Empty or punctuation-only transcripts are classified too (as out_of_scope): no crash, and

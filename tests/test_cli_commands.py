@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.training import rasa_env
+from hotline.trainer.training import rasa_env
 from tests.conftest import ROOT
 
 HOTLINE = ROOT / ".venv" / "bin" / "hotline"

@@ -25,7 +25,7 @@ from actions.records.client import SqlRecordsClient
 from actions.records.seed import seed
 from hotline.cluster import Cluster, haproxy_config, haproxy_stats, shared_store_problems
 from hotline.launcher import role_env
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from tests.conftest import POSTGRES_URL, REDIS_URL, english_test_voice, free_port, require_service, stack_settings
 from tests.test_conversations import UNCLEAR
 from tests.test_phone_audio import PlayingTwilioCaller

@@ -232,7 +232,7 @@ def test_repair_form_hands_over_after_a_third_answer_that_means_something_else(c
     ("好" * 1001, 422), ("好" * 1000, "answer"), ("我的iPhone坏了 help me please ok?", "answer"),
 ], ids=["empty", "spaces", "zero-width", "emoji", "punctuation", "too-long", "longest", "mixed"])
 def test_bad_input_gets_a_clear_error_or_a_polite_answer(stack, text, expected):
-    from voice_gateway.bot import APOLOGY
+    from voice_gateway.rasa_client import APOLOGY
     from voice_gateway.routes.chat import EMPTY_PROMPT
 
     session = f"bad-{uuid.uuid4().hex[:8]}"  # one conversation per input: no case leans on another

@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -39,7 +39,7 @@ KUBERNETES_VERSION = "1.28.0"
 # Environment variables that hold secrets: only ever from a Secret (chart) or deploy/.env (compose).
 SECRET_ENV = {"RASA_TOKEN", "ACTION_TOKEN", "TRAINER_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
               "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "RATE_LIMIT_STORAGE"}
-# Read by libraries rather than by hotline.settings.Settings.
+# Read by libraries rather than by hotline.core.settings.Settings.
 NON_SETTINGS_ENV = {"HF_HUB_OFFLINE", "RASA_TELEMETRY_ENABLED"}
 SETTINGS_ENV = {name.upper() for name in Settings.__fields__}
 
@@ -218,7 +218,7 @@ def test_secrets_come_only_from_the_secret(rendered):
 def test_every_env_name_is_a_setting(rendered):
     for deployment in of_kind(rendered, "Deployment"):
         unknown = set(env_of(deployment)) - SETTINGS_ENV - NON_SETTINGS_ENV
-        assert not unknown, f"{deployment['metadata']['name']}: not settings of hotline/settings.py: {unknown}"
+        assert not unknown, f"{deployment['metadata']['name']}: not settings of hotline/core/settings.py: {unknown}"
 
 
 def test_roles_reach_each_other_through_services(rendered):
@@ -320,7 +320,7 @@ def test_compose_roles_run_hotline_serve_replicated(compose):
 def test_compose_env_names_are_settings(compose):
     for role in ROLES:
         unknown = set(environment(compose["services"][role])) - SETTINGS_ENV - NON_SETTINGS_ENV
-        assert not unknown, f"{role}: not settings of hotline/settings.py: {unknown}"
+        assert not unknown, f"{role}: not settings of hotline/core/settings.py: {unknown}"
 
 
 def test_compose_secrets_come_from_the_env_file(compose):

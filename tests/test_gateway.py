@@ -22,7 +22,7 @@ import websockets
 
 from tests.conftest import ROOT, Conversation, free_port
 from voice_gateway.audio import decode, float_to_pcm16, mulaw_encode, resample
-from voice_gateway.bot import APOLOGY
+from voice_gateway.rasa_client import APOLOGY
 from voice_gateway.stt import character_error_rate
 
 AUDIO = Path(__file__).parent / "data" / "audio"

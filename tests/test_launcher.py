@@ -7,7 +7,7 @@ import uuid
 import yaml
 
 from hotline.launcher import endpoints_config, lock_store_config, tracker_store_config, write_endpoints
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from tests.conftest import POSTGRES_URL, REDIS_URL, require_service
 
 
@@ -55,7 +55,7 @@ def test_the_lock_store_rasa_builds_from_endpoints_issues_each_ticket_once_acros
     from rasa.core.lock_store import LockStore
     from rasa.utils.endpoints import EndpointConfig
 
-    from hotline.lock_store import AtomicRedisLockStore
+    from hotline.plugins.lock_store import AtomicRedisLockStore
 
     config = dict(lock_store_config(REDIS_URL), key_prefix="hotlinetest")
     stores = [LockStore.create(EndpointConfig.from_dict(config)) for _ in range(6)]
@@ -141,7 +141,7 @@ def test_serve_refuses_to_start_a_role_without_the_shared_secrets(tmp_path):
     import subprocess
     import sys
 
-    from hotline.settings import PROJECT_ROOT
+    from hotline.core.settings import PROJECT_ROOT
 
     env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
     for role, missing in (("rasa", "RASA_TOKEN, ACTION_TOKEN"), ("actions", "ACTION_TOKEN"), ("gateway", "RASA_TOKEN")):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from hotline.training import rasa_env
+from hotline.trainer.training import rasa_env
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "data" / "eval" / "nlu_heldout.tsv"

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from hotline.nlu.errors import ErrorModel, align
+from hotline.trainer.errors import ErrorModel, align
 from hotline.nlu.features import pinyin_ngrams
-from hotline.nlu.text import fuzzy_pinyin, has_content
+from hotline.core.text import fuzzy_pinyin, has_content
 from voice_gateway.stt import character_error_rate, normalize_for_cer
 
 

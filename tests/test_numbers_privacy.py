@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from actions.numbers import extract_case_number, extract_order_number, extract_phone_tail, extract_serial
-from actions.privacy import MaskingFilter, mask_sensitive
+from hotline.core.privacy import MaskingFilter, mask_sensitive
 
 
 @pytest.mark.parametrize("text,serial", [

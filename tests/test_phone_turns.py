@@ -202,7 +202,7 @@ def test_an_empty_cache_file_is_rendered_again(piper, tmp_path):
 
 
 def test_every_clause_of_the_gateway_prompts_and_domain_is_in_the_start_up_set(piper, tmp_path):
-    from hotline.settings import Settings
+    from hotline.core.settings import Settings
     from voice_gateway import prompts
     from voice_gateway.engines import spoken_fixed_texts
     from voice_gateway.tts_cache import CachedTTS
@@ -311,7 +311,7 @@ class RecordingOutput:
 
 def test_a_turn_that_fails_is_answered_with_an_apology_not_silence(piper):
     from voice_gateway.audio import float_to_pcm16, resample
-    from voice_gateway.bot import APOLOGY, RasaClient
+    from voice_gateway.rasa_client import APOLOGY, RasaClient
     from voice_gateway.pipeline import VoicePipeline
     from voice_gateway.transports.call import PhoneCall
 
@@ -374,7 +374,7 @@ def _one_utterance_with(gap) -> list:
     """A sentence with `gap` halfway through its speech, fed 20 ms at a time at real pace;
     returns the length of audio each recognition was given."""
     from voice_gateway.audio import float_to_pcm16, resample
-    from voice_gateway.bot import RasaClient
+    from voice_gateway.rasa_client import RasaClient
     from voice_gateway.pipeline import VoicePipeline
     from voice_gateway.transports.call import PhoneCall
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from actions.numbers import extract_case_number, extract_order_number, extract_phone_tail, extract_serial
-from actions.privacy import CHINESE_DIGITS, DIGITS, mask_messages, mask_sensitive
+from hotline.core.privacy import CHINESE_DIGITS, DIGITS, mask_messages, mask_sensitive
 from tests.conftest import ROOT
 
 # HYPOTHESIS_EXAMPLES=20000 for a longer hunt; 300 keeps the file under a few minutes on 2 shared cores.
@@ -450,8 +450,8 @@ def seed_unsure_messages(db: Path) -> None:
 
 def test_inbox_shows_exports_and_labels_only_masked_text(project, capsys):
     from hotline import trainer_cli
-    from hotline.inbox import current_inbox, label_item
-    from hotline.settings import Settings
+    from hotline.trainer.inbox import current_inbox, label_item
+    from hotline.core.settings import Settings
 
     settings = Settings(project_root=project, var_dir=project / "var", models_dir=project / "models")
     (project / "var").mkdir()
@@ -483,14 +483,14 @@ def test_inbox_shows_exports_and_labels_only_masked_text(project, capsys):
 # ---------------------------------------------------------------------------------------------
 
 def _read_token(var_dir: str, barrier, results) -> None:
-    from hotline.settings import Settings
+    from hotline.core.settings import Settings
 
     barrier.wait()
     results.put(Settings(var_dir=Path(var_dir))._token_file("rasa_token"))
 
 
 def test_token_file_is_created_private(tmp_path):
-    from hotline.settings import Settings
+    from hotline.core.settings import Settings
 
     settings = Settings(var_dir=tmp_path / "var", rasa_token="", trainer_token="")
     token = settings.resolved_rasa_token()
@@ -503,7 +503,7 @@ def test_token_file_is_created_private(tmp_path):
 
 
 def test_token_file_of_an_older_version_is_made_private_and_an_empty_one_replaced(tmp_path):
-    from hotline.settings import Settings
+    from hotline.core.settings import Settings
 
     path = tmp_path / "rasa_token"
     path.write_text("old-token\n")

@@ -23,7 +23,7 @@ from actions.records.seed import seed
 from hotline.launcher import Stack
 from tests.conftest import ROOT, Conversation, free_port, stack_settings
 from voice_gateway.audio import AudioError, decode
-from voice_gateway.bot import APOLOGY
+from voice_gateway.rasa_client import APOLOGY
 
 
 def say(settings, sender: str, text: str, client: str) -> str:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from hotline import purge
 from hotline.purge import parse_age, purge_conversations
-from hotline.training import rasa_env
+from hotline.trainer.training import rasa_env
 from tests.conftest import POSTGRES_URL, ROOT, require_service
 
 DAY = 86400.0

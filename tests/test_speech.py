@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from voice_gateway.audio import decode, float_to_pcm16, mulaw_decode, mulaw_encode, pcm16_to_float, resample
 from voice_gateway.stt import (WHISPER_BASE_SHA256, WhisperSTT, character_error_rate, edit_distance,
                                ensure_whisper_model, normalize_for_cer)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from voice_gateway import stt as stt_module
 from voice_gateway.audio import decode
 from voice_gateway.stt import (WHISPER_BASE_SHA256, WhisperSTT, character_error_rate, ensure_whisper_model,

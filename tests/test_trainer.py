@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hotline.augment import augment, noisy, write_augmented
-from hotline.nlu_data import NluData
-from hotline.reports import compare, load_report, save_report
-from hotline.training import rasa_env
+from hotline.trainer.augment import augment, noisy, write_augmented
+from hotline.trainer.nlu_data import NluData
+from hotline.trainer.reports import compare, load_report, save_report
+from hotline.trainer.training import rasa_env
 from tests.conftest import ROOT
 
 
@@ -154,7 +154,7 @@ def test_augmented_file_stays_out_of_the_hand_written_data(tmp_path):
 
 def test_report_folder_and_comparison(tmp_path):
     predictions = [{"text": "a", "intent": "greet", "predicted": "greet"}, {"text": "b", "intent": "thanks", "predicted": "greet"}]
-    from hotline.evaluation import score
+    from hotline.trainer.evaluation import score
 
     old = {**score(["greet", "thanks"], ["greet", "greet"]), "predictions": predictions}
     new = {**score(["greet", "thanks"], ["greet", "thanks"]), "predictions": predictions[:1]}

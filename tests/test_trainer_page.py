@@ -15,9 +15,9 @@ import requests
 import websockets
 
 from hotline.launcher import Stack
-from hotline.nlu_data import NluData
-from hotline.retrain import RetrainJob
-from hotline.settings import Settings
+from hotline.trainer.nlu_data import NluData
+from hotline.trainer.retrain import RetrainJob
+from hotline.core.settings import Settings
 from tests.conftest import ROOT, Conversation, free_port
 from tests.test_widget import Browser, chromium  # noqa: F401  (fixture)
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import wave
 
-from hotline.training import rasa_env
+from hotline.trainer.training import rasa_env
 from tests.conftest import ROOT
 
 AUDIO = ROOT / "tests" / "data" / "audio"

@@ -9,8 +9,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import uvicorn  # noqa: E402
 
-from actions.privacy import install_log_masking  # noqa: E402
-from hotline.settings import get_settings  # noqa: E402
+from hotline.core.privacy import install_log_masking  # noqa: E402
+from hotline.core.settings import get_settings  # noqa: E402
 from voice_gateway.app import create_app, drain  # noqa: E402
 
 logger = logging.getLogger("voice_gateway")

@@ -10,7 +10,7 @@ from typing import Optional
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from hotline.settings import Settings, get_settings
+from hotline.core.settings import Settings, get_settings
 from voice_gateway import carriers
 from voice_gateway.engines import load_engines
 from voice_gateway.guards import BodySizeLimit, OriginGuard, RateLimits, parse_origins

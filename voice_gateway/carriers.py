@@ -12,7 +12,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import HTTPConnection, Request
 from twilio.request_validator import RequestValidator
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from voice_gateway import metrics
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ from typing import Annotated, Callable
 
 from fastapi import Depends, Request
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 from voice_gateway.engines import Engines
 from voice_gateway.pipeline import VoicePipeline
 

@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from hotline.settings import Settings
-from voice_gateway.bot import APOLOGY, RasaClient
+from hotline.core.settings import Settings
+from voice_gateway.rasa_client import APOLOGY, RasaClient
 from voice_gateway import prompts
 from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.stt import SpeechToText, WhisperSTT, ensure_whisper_model

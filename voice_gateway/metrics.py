@@ -6,7 +6,7 @@ BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 TURNS = Counter("hotline_turns_total", "Bot turns handled", ["transport", "kind"])
 ERRORS = Counter("hotline_errors_total", "Inputs refused or failures answered politely", ["transport", "reason"])
 STT_SECONDS = Histogram("hotline_stt_seconds", "Speech-to-text time per utterance", buckets=BUCKETS)
-NLU_SECONDS = Histogram("hotline_rasa_turn_seconds", "Rasa turn time (NLU + dialogue + actions)", buckets=BUCKETS)
+RASA_TURN_SECONDS = Histogram("hotline_rasa_turn_seconds", "Rasa turn time (NLU + dialogue + actions)", buckets=BUCKETS)
 TTS_FIRST_SECONDS = Histogram("hotline_tts_first_chunk_seconds", "Time to the first synthesised clause",
                               buckets=BUCKETS)
 ACTIVE_CALLS = Gauge("hotline_active_calls", "Phone calls and voice streams in progress", ["transport"])

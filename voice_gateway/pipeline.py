@@ -11,9 +11,9 @@ from typing import AsyncIterator, Dict, List, Optional
 
 import numpy as np
 
-from hotline.nlu.text import has_content
+from hotline.core.text import has_content
 from voice_gateway import metrics
-from voice_gateway.bot import BotReply, RasaClient
+from voice_gateway.rasa_client import BotReply, RasaClient
 from voice_gateway.choices import OfferedChoices
 from voice_gateway.prompts import NOT_HEARD
 from voice_gateway.recognition import RecognitionJob, RecognitionQueue
@@ -56,7 +56,7 @@ class VoicePipeline:
                         metadata: Optional[Dict[str, str]] = None) -> BotReply:
         started = time.perf_counter()
         reply = await self.bot.turn(sender, text, channel, metadata)
-        metrics.NLU_SECONDS.observe(time.perf_counter() - started)
+        metrics.RASA_TURN_SECONDS.observe(time.perf_counter() - started)
         metrics.TURNS.labels(transport, "text").inc()
         return reply
 
@@ -76,7 +76,7 @@ class VoicePipeline:
         # A transcript is words: a leading "/" would make Rasa read it as an intent.
         reply = await self.bot.turn(sender, transcript.text.lstrip("/"), channel, metadata)
         timings["rasa"] = time.perf_counter() - started
-        metrics.NLU_SECONDS.observe(timings["rasa"])
+        metrics.RASA_TURN_SECONDS.observe(timings["rasa"])
         metrics.TURNS.labels(transport, "audio").inc()
         return TurnResult(transcript, reply, timings)
 

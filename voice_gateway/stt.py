@@ -18,7 +18,7 @@ from typing import List, Protocol
 
 import numpy as np
 
-from hotline.nlu.text import content
+from hotline.core.text import content
 
 WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 # Domain words, passed as hotwords: they bias decoding towards the hotline's vocabulary.

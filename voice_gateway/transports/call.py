@@ -14,7 +14,7 @@ import soxr
 
 from voice_gateway import metrics
 from voice_gateway.audio import PHONE_RATE, STT_RATE, pcm16_to_float, float_to_pcm16
-from voice_gateway.bot import APOLOGY
+from voice_gateway.rasa_client import APOLOGY
 from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.prompts import ALL_LINES_BUSY, MENU_PROMPT, TIME_UP, TRANSFER_FAILED
 from voice_gateway.recognition import RecognitionJob

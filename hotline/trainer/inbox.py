@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 from sqlalchemy import create_engine, text
 
-from actions.privacy import mask_sensitive, message_groups
+from hotline.core.privacy import mask_sensitive, message_groups
 
 UNSURE_ACTIONS = {"action_rephrase_or_handoff", "action_clarify_intent", "action_human_handoff", "action_default_fallback",
                   "utter_inform_unclear", "utter_default"}
@@ -127,7 +127,7 @@ def current_inbox(settings) -> List[InboxItem]:
 
 def label_item(settings, identifier: str, intent: str):
     """Move an inbox item (masked) into data/nlu as an example of `intent`. None if no such item."""
-    from hotline.nlu_data import NluData, normalize_example
+    from hotline.trainer.nlu_data import NluData, normalize_example
 
     items = {item.id: item for item in current_inbox(settings)}
     if identifier not in items:

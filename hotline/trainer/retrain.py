@@ -14,8 +14,8 @@ from typing import Dict, Optional
 
 import requests
 
-from hotline.settings import Settings
-from hotline.training import fingerprint_path, rasa_env
+from hotline.core.settings import Settings
+from hotline.trainer.training import fingerprint_path, rasa_env
 
 
 class RetrainJob:
@@ -58,7 +58,7 @@ class RetrainJob:
         s = self.settings
         try:
             self.step = "checking data"
-            from hotline.nlu_data import NluData
+            from hotline.trainer.nlu_data import NluData
 
             findings = NluData(s.project_root / "data" / "nlu", s.project_root / "bot" / "domain.yml").check()
             blocking = findings["shared"] + findings["unknown_intents"]

@@ -239,8 +239,16 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+_installed = False
+
+
 def install_log_masking() -> None:
-    """Mask on the root logger and on every handler, including ones added later by the SDK."""
+    """Mask on the root logger and on every handler, including ones added later by the SDK. A
+    server's entry point calls it once (the action server, the gateway); a second call does nothing."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     masking = MaskingFilter()
     root = logging.getLogger()
     root.addFilter(masking)

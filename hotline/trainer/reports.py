@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
-from hotline.evaluation import FALLBACK, score
-from hotline.settings import Settings
-from hotline.training import rasa_env
+from hotline.trainer.evaluation import FALLBACK, score
+from hotline.core.settings import Settings
+from hotline.trainer.training import rasa_env
 
 
 def cross_validate(settings: Settings, folds: int = 5, data: Optional[Path] = None) -> Dict[str, object]:

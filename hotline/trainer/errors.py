@@ -5,7 +5,7 @@ substituted, dropped or has a character inserted after it, and what a substitute
 Learned from `bench/stt_decoding.py --hypotheses` on data/eval/stt_dev (real recordings through an
 8 kHz μ-law line), then applied to typed text to simulate spoken questions for a labelled dev set
 (`hotline eval nlu FILE --spoken`). As training augmentation it measured worse than the hand-made
-homophone list on cross-validation (README, "NLU accuracy"), so hotline/augment.py keeps that."""
+homophone list on cross-validation (README, "NLU accuracy"), so hotline/trainer/augment.py keeps that."""
 from __future__ import annotations
 
 import json
@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
-from hotline.augment import common_characters
-from hotline.nlu.text import content, fuzzy_syllable
+from hotline.trainer.augment import common_characters
+from hotline.core.text import content, fuzzy_syllable
 
 KINDS = ("same_sound", "near_sound", "other")
 
