@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from hotline.core.settings import Settings  # noqa: E402
-from hotline.voice_cli import corpus_cer, load_stt, read_manifest, transcribe_manifest  # noqa: E402
+from hotline.speech_eval import corpus_cer, load_stt, read_manifest, transcribe_manifest  # noqa: E402
 
 VARIANTS = {
     "beam 1, no fallback (0.1)": dict(beam_size=1, temperature_fallback=False, hotwords=True),

@@ -148,9 +148,12 @@ def test_twiml_answers_with_a_bidirectional_stream(stack):
     assert "<Connect><Stream url=\"ws://" in response.text and "/twilio/media-stream" in response.text
 
 
-def test_widget_page_is_served(stack):
+def test_widget_page_and_script_are_served(stack):
     page = requests.get(stack.settings.gateway_url + "/").text
-    assert "/v1/chat" in page and "/v1/voice/stream" in page and "🎤" in page
+    assert '<script src="/widget.js"' in page  # the gateway's own page embeds the widget like any site
+    script = requests.get(stack.settings.gateway_url + "/widget.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/v1/chat" in script.text and "/v1/voice/stream" in script.text and "attachShadow" in script.text
 
 
 # --- Twilio Media Streams ----------------------------------------------------------------
@@ -337,7 +340,10 @@ def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
         reader, writer = await asyncio.open_connection(stack.settings.host, stack.settings.audiosocket_port)
         writer.write(frame(0x01, call_uuid.bytes))
         greeting = await read_frames(reader, 3)
-        pcm = clip_8k_pcm(HELLO) + b"\x00\x00" * 8000 * 1
+        # A 4 s sentence: the 1 s "你好世界" clip is at the edge of what Whisper base hears through
+        # an 8 kHz line in the 10 s encoder window (on some CPUs "1号事件"), which is not what this
+        # test is about.
+        pcm = clip_8k_pcm(AISHELL) + b"\x00\x00" * 8000 * 1
         for start in range(0, len(pcm) - 319, 320):
             writer.write(frame(0x10, pcm[start:start + 320]))
             await writer.drain()
@@ -360,7 +366,7 @@ def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
     assert audio and all(len(p) == 320 for p in audio)
     sender = str(call_uuid)
     said = user_texts(stack, sender)
-    assert character_error_rate("你好世界", said[1]) <= 0.5
+    assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5, said
     assert said[2:] == ["/order_status", "1000000002", "5678"]
     bot = [e.get("text") or "" for e in tracker(stack, sender)["events"] if e.get("event") == "bot"]
     assert "已发货" in bot[-1]

@@ -449,7 +449,7 @@ def seed_unsure_messages(db: Path) -> None:
 
 
 def test_inbox_shows_exports_and_labels_only_masked_text(project, capsys):
-    from hotline import trainer_cli
+    from hotline.commands import inbox
     from hotline.trainer.inbox import current_inbox, label_item
     from hotline.core.settings import Settings
 
@@ -463,8 +463,8 @@ def test_inbox_shows_exports_and_labels_only_masked_text(project, capsys):
     assert len(items) == len(SENSITIVE_TURNS) - 2 and "电话是139****4321" in [item.text for item in items]
     for item in items:
         assert_no_secrets(json.dumps(item.as_dict(), ensure_ascii=False))
-    assert trainer_cli.cmd_inbox(settings, as_json=True) == 0
-    assert trainer_cli.cmd_inbox(settings, as_json=False) == 0
+    assert inbox.cmd_inbox(settings, as_json=True) == 0
+    assert inbox.cmd_inbox(settings, as_json=False) == 0
     assert_no_secrets(capsys.readouterr().out)
 
     for item in items:

@@ -2,16 +2,19 @@
 
 In: connected, start (streamSid, callSid, customParameters, mediaFormat), media (base64 μ-law
 8 kHz, 20 ms = 160 bytes), dtmf, mark (echo of ours once the audio before it played), stop.
-Out (bidirectional <Connect><Stream>): media, mark, clear (drop queued audio: barge-in)."""
+Out (bidirectional <Connect><Stream>): media, mark, clear (drop queued audio: barge-in).
+`TwilioSerializer` is this format behind the shared `FrameSerializer` interface."""
 from __future__ import annotations
 
 import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Dict, Union
+from typing import Dict, List, Optional, Union
 
-from voice_gateway.serializers import ProtocolError
+from voice_gateway import serializers as shared
+from voice_gateway.audio import mulaw_decode, mulaw_encode
+from voice_gateway.serializers import ProtocolError, Unsupported
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law
 
@@ -121,6 +124,56 @@ def mark(stream_sid: str, name: str) -> str:
 
 def clear(stream_sid: str) -> str:
     return json.dumps({"event": "clear", "streamSid": stream_sid})
+
+
+class TwilioSerializer:
+    """One media stream: remembers the stream id of its (first) start for the frames it sends."""
+    name = "twilio"
+    skips_bad_messages = True  # one JSON message per WebSocket message
+
+    def __init__(self) -> None:
+        self.stream_sid, self.call_sid, self.started = "", "", False
+
+    def parse(self, raw: str) -> shared.InputEvent:
+        event = parse(raw)
+        if isinstance(event, Start):
+            if self.started:
+                return shared.Ignored("second start")  # a second start on the same socket is ignored
+            if event.encoding != "audio/x-mulaw" or event.sample_rate != 8000:
+                raise Unsupported("only audio/x-mulaw at 8000 Hz")
+            self.stream_sid, self.call_sid, self.started = event.stream_sid, event.call_sid, True
+            caller = str(event.custom_parameters.get("From") or "")[:32] or None  # from our TwiML
+            return shared.CallStarted(event.call_sid, caller, dict(event.custom_parameters))
+        if isinstance(event, Media):
+            return shared.Audio(mulaw_decode(event.payload))
+        if isinstance(event, Dtmf):
+            return shared.Dtmf(event.digit)
+        if isinstance(event, Mark):
+            return shared.Mark(event.name)
+        if isinstance(event, Stop):
+            return shared.Hangup()
+        return shared.Ignored("connected")
+
+    def audio(self, pcm16_8k: bytes) -> List[str]:
+        mulaw, frames = mulaw_encode(pcm16_8k), []
+        for start in range(0, len(mulaw), FRAME_BYTES):
+            frame = mulaw[start:start + FRAME_BYTES]
+            if len(frame) < FRAME_BYTES:  # keep every frame 20 ms: pad with μ-law silence
+                frame += b"\xff" * (FRAME_BYTES - len(frame))
+            frames.append(media(self.stream_sid, frame))
+        return frames
+
+    def clear(self) -> Optional[str]:
+        return clear(self.stream_sid)
+
+    def mark(self, name: str) -> Optional[str]:
+        return mark(self.stream_sid, name)
+
+    def hangup(self) -> Optional[str]:
+        return None  # closing the stream ends the call (no TwiML after <Connect>)
+
+    def error(self) -> Optional[str]:
+        return None
 
 
 def twiml_connect_stream(websocket_url: str, parameters: Dict[str, str]) -> str:

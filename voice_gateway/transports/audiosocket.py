@@ -1,16 +1,18 @@
-"""Asterisk AudioSocket transport: a TCP server; each connection is one call."""
+"""Asterisk AudioSocket transport: a TCP server; each connection is one call, run by the shared
+media-stream loop with the AudioSocket serializer and a 20 ms paced output."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from voice_gateway import metrics
 from voice_gateway.carriers import LOOPBACK, Network, address_in
-from voice_gateway.serializers import ProtocolError
+from voice_gateway.serializers import CallStarted
 from voice_gateway.serializers import audiosocket as wire
 from voice_gateway.transports.call import CallSetup, PhoneCall
+from voice_gateway.transports.stream import MediaOutput, run_media_stream
 
 logger = logging.getLogger(__name__)
 FRAME_SECONDS = 0.02
@@ -19,54 +21,43 @@ FRAME_SECONDS = 0.02
 SPARE_CONNECTIONS = 4
 
 
-class AudioSocketOutput:
-    """Asterisk plays what it receives as it arrives, so frames are paced at 20 ms."""
+class AudioSocketConnection:
+    """The TCP stream as a `Connection`: frames with `read_timeout` until the call has started,
+    then a call that sends no frame for `idle_s` is hung up (Asterisk sends one every 20 ms)."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.queue: "asyncio.Queue[bytes]" = asyncio.Queue()
-        self.pacer = asyncio.ensure_future(self._pace())
-        self._sending = False
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 read_timeout: float, idle_s: float) -> None:
+        self.reader, self.writer, self.read_timeout, self.idle_s = reader, writer, read_timeout, idle_s
+        self.call_id = ""
+        self.output: Optional[MediaOutput] = None
 
-    async def send_audio(self, pcm16_8k: bytes) -> None:
-        for start in range(0, len(pcm16_8k), wire.FRAME_BYTES):
-            frame = pcm16_8k[start:start + wire.FRAME_BYTES]
-            self.queue.put_nowait(frame + b"\x00" * (wire.FRAME_BYTES - len(frame)))
+    async def receive(self) -> Optional[Tuple[int, bytes]]:
+        if self.output is None:
+            return await wire.read_frame(self.reader, self.read_timeout)
+        try:
+            return await wire.read_frame(self.reader, self.idle_s)
+        except asyncio.TimeoutError:  # the line is dead
+            metrics.ERRORS.labels("audiosocket", "idle").inc()
+            logger.info("audiosocket call %s: no frame for %.0f s: hanging up", self.call_id, self.idle_s)
+            self.output.close()  # stop the pacer first: the hang-up frame is the last one
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+                await asyncio.wait_for(self.output.end(), self.read_timeout)
+            return None
 
-    async def clear(self) -> None:
-        while not self.queue.empty():
-            self.queue.get_nowait()
-
-    def playing(self) -> bool:
-        return not self.queue.empty() or self._sending
-
-    async def transfer(self, group: str, target: str) -> None:
-        """The switchboard has recorded the group; hang up the socket so that Asterisk goes on in
-        the dialplan, which reads the group and routes the caller (README, "Transfers")."""
-        await self.end()
-
-    async def end(self) -> None:
-        self.writer.write(wire.frame(wire.HANGUP, b""))
+    async def send(self, frame: bytes) -> None:
+        self.writer.write(frame)
         await self.writer.drain()
+
+    async def close(self, refused: Optional[str] = None) -> None:
         self.writer.close()  # the read loop sees the end of the stream and hangs up the call
 
-    async def _pace(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            frame = await self.queue.get()
-            self._sending = True
-            now = loop.time()
-            next_at = max(next_at, now)
-            if next_at > now:
-                await asyncio.sleep(next_at - now)
-            self.writer.write(wire.frame(wire.AUDIO, frame))
-            await self.writer.drain()
-            next_at += FRAME_SECONDS
-            self._sending = not self.queue.empty()
-
-    def close(self) -> None:
-        self.pacer.cancel()
+    def output_for(self, serializer: wire.AudioSocketSerializer, started: CallStarted) -> MediaOutput:
+        """Asterisk plays what it receives as it arrives, so frames are paced at 20 ms. A transfer
+        hangs up the socket: the switchboard has recorded the group, and Asterisk goes on in the
+        dialplan, which reads it and routes the caller (README, "Transfers")."""
+        self.call_id = started.call_id
+        self.output = MediaOutput(serializer, self, frame_seconds=FRAME_SECONDS)
+        return self.output
 
 
 class AudioSocketServer:
@@ -117,48 +108,16 @@ class AudioSocketServer:
             self.connections -= 1
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        call: Optional[PhoneCall] = None
-        output: Optional[AudioSocketOutput] = None
+        serializer = wire.AudioSocketSerializer()
+        connection = AudioSocketConnection(reader, writer, self.read_timeout, self.idle_s)
         try:
-            kind, payload = await wire.read_frame(reader, self.read_timeout)
-            if kind != wire.UUID:
-                raise ProtocolError("the first frame must be the call UUID")
-            call_id = wire.parse_uuid(payload)
-            output = AudioSocketOutput(writer)
-            call = self.calls_setup.new_call(call_id, output, "audiosocket")
-            self.calls[call_id] = call
-            while len(self.calls) > 200:
-                self.calls.pop(next(iter(self.calls)))
-            await call.start()
-            while True:
-                try:
-                    kind, payload = await wire.read_frame(reader, self.idle_s)
-                except asyncio.TimeoutError:  # Asterisk sends a frame every 20 ms: the line is dead
-                    metrics.ERRORS.labels("audiosocket", "idle").inc()
-                    logger.info("audiosocket call %s: no frame for %.0f s: hanging up", call_id, self.idle_s)
-                    output.close()  # stop the pacer first: the hang-up frame is the last one
-                    with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
-                        await asyncio.wait_for(output.end(), self.read_timeout)
-                    break
-                if kind == wire.AUDIO:
-                    await call.on_audio(payload)
-                elif kind == wire.DTMF and len(payload) == 1 and chr(payload[0]) in "0123456789*#":
-                    await call.on_dtmf(chr(payload[0]))
-                elif kind in (wire.HANGUP, wire.ERROR):
-                    break
-        except ProtocolError as error:
-            metrics.ERRORS.labels("audiosocket", "protocol").inc()
-            logger.warning("audiosocket: %s", error)
-            try:
-                writer.write(wire.frame(wire.ERROR, b"\x00"))
-                await writer.drain()
-            except ConnectionError:
-                pass
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-            pass
+            await run_media_stream(serializer, connection, self.calls_setup,
+                                   lambda started: connection.output_for(serializer, started), on_call=self._remember,
+                                   gone=(asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError))
         finally:
-            if call is not None:
-                await call.hangup()
-            if output is not None:
-                output.close()
             writer.close()
+
+    def _remember(self, call: PhoneCall) -> None:
+        self.calls[call.call_id] = call
+        while len(self.calls) > 200:
+            self.calls.pop(next(iter(self.calls)))

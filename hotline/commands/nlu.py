@@ -1,4 +1,4 @@
-"""`hotline nlu add|import|check` and `hotline inbox [label ID INTENT]`."""
+"""`hotline nlu add|import|check`: trainers' examples, checked as they go in."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hotline.core.settings import Settings, get_settings
 from hotline.trainer.nlu_data import AddReport, NluData, read_examples_file
-from hotline.core.settings import Settings
 from hotline.trainer.training import rasa_env
 
 
@@ -89,26 +89,25 @@ def cmd_nlu_check(settings: Settings, as_json: bool, min_examples: int, skip_ras
     return 0 if problems == 0 else 1
 
 
-def cmd_inbox(settings: Settings, as_json: bool) -> int:
-    from hotline.trainer.inbox import current_inbox
-
-    items = current_inbox(settings)
-    if as_json:
-        print(json.dumps([i.as_dict() for i in items], ensure_ascii=False, indent=1))
-        return 0
-    if not items:
-        print("inbox is empty")
-    for item in items:
-        guess = max(item.predicted, key=item.predicted.get) if item.predicted else "-"
-        print(f"{item.id}  ×{item.count:<3} guess={guess:<20} {item.text}")
-    return 0
+def cmd_nlu(args) -> int:
+    settings = get_settings()
+    if args.action == "add":
+        return cmd_nlu_add(settings, args.intent, args.examples)
+    if args.action == "import":
+        return cmd_nlu_import(settings, Path(args.file))
+    return cmd_nlu_check(settings, args.json, args.min_examples, args.skip_rasa)
 
 
-def cmd_inbox_label(settings: Settings, identifier: str, intent: str) -> int:
-    from hotline.trainer.inbox import label_item
-
-    report = label_item(settings, identifier, intent)
-    if report is None:
-        print(f"error: no inbox item {identifier} (run `hotline inbox`)", file=sys.stderr)
-        return 2
-    return print_add_report(report)
+def register(sub) -> None:
+    nlu_cmd = sub.add_parser("nlu", help="trainers: add, import and check training examples")
+    nlu_sub = nlu_cmd.add_subparsers(dest="action", required=True)
+    add = nlu_sub.add_parser("add", help='append examples: hotline nlu add INTENT "例句" …')
+    add.add_argument("intent")
+    add.add_argument("examples", nargs="+")
+    imp = nlu_sub.add_parser("import", help="append examples from a TSV/CSV with columns text, intent")
+    imp.add_argument("file")
+    check = nlu_sub.add_parser("check", help="rasa data validate plus the project's data checks")
+    check.add_argument("--json", action="store_true")
+    check.add_argument("--min-examples", type=int, default=20)
+    check.add_argument("--skip-rasa", action="store_true", help="only the project's own checks")
+    nlu_cmd.set_defaults(func=cmd_nlu)
