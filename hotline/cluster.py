@@ -81,10 +81,16 @@ def haproxy_config(settings: Settings, replicas: Dict[str, List[Settings]]) -> s
               "backend rasa", "    balance roundrobin"]
     lines += servers("rasa", lambda r: r.rasa_port, path="/") + [""]
     if replicas.get("gateway"):
-        lines += ["frontend gateway_http", f"    bind {s.host}:{s.gateway_port}", "    default_backend gateways", "",
+        peers = " ".join(n.strip() for n in s.audiosocket_allowed_peers.split(",") if n.strip())
+        # The gateways see HAProxy's address: it passes the client's on (and drops any a client
+        # wrote), for the per-client limits and attempt counts; Asterisk's allow-list is checked here.
+        lines += ["frontend gateway_http", f"    bind {s.host}:{s.gateway_port}",
+                  "    http-request del-header X-Forwarded-For", "    option forwardfor",
+                  "    default_backend gateways", "",
                   "backend gateways", "    balance leastconn  # calls are long-lived WebSockets"]
         lines += servers("gateway", lambda r: r.gateway_port, path="/readyz") + [""]
         lines += ["frontend audiosocket", "    mode tcp", "    option tcplog", f"    bind {s.host}:{s.audiosocket_port}",
+                  f"    tcp-request connection reject unless {{ src {peers} }}",
                   "    default_backend audiosocket", "",
                   "backend audiosocket", "    mode tcp", "    balance leastconn"]
         lines += servers("gateway", lambda r: r.audiosocket_port, lambda r: r.gateway_port, path="/readyz") + [""]

@@ -49,7 +49,9 @@ def lock_store_config(url: Optional[str]) -> Optional[Dict[str, object]]:
     # Rasa's own "redis" type is not atomic across replicas (hotline/plugins/lock_store.py).
     config: Dict[str, object] = {"type": "hotline.plugins.lock_store.AtomicRedisLockStore", "url": parsed.host or "127.0.0.1",
                                  "port": parsed.port or 6379, "db": int(parsed.database or 0),
-                                 "key_prefix": "hotline"}
+                                 "key_prefix": "hotline", "use_ssl": parsed.get_backend_name() == "rediss"}
+    if parsed.username:
+        config["username"] = parsed.username
     if parsed.password:
         config["password"] = parsed.password
     return config
@@ -100,7 +102,10 @@ def role_env(settings: Settings, role: str) -> Dict[str, str]:
                    # runtime has started with one spinning thread per core: two Rasa processes on
                    # two cores then spun against each other (bench/chat_latency.py --replicas 2:
                    # 5 turns/s instead of 21, README "Scaling").
-                   OMP_NUM_THREADS="1")
+                   OMP_NUM_THREADS="1",
+                   # A replica that dies mid-turn leaves its conversation's lock ticket behind; Rasa's
+                   # 60 s default would hold that conversation's next turns that long.
+                   TICKET_LOCK_LIFETIME="15")
     elif role == "gateway":
         env.update(RASA_TOKEN=s.resolved_rasa_token(), TRAINER_TOKEN=s.resolved_trainer_token(),
                    TWILIO_AUTH_TOKEN=s.twilio_auth_token, TWILIO_ACCOUNT_SID=s.twilio_account_sid)
@@ -260,17 +265,22 @@ class Stack:
         return True
 
     def stop(self) -> None:
+        """Gateways first: they drain their calls while Rasa and the action server still answer;
+        then everything else."""
         self._stopping.set()
         with self._lock:
-            for process in self.processes.values():
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGTERM)
-            for process in self.processes.values():
-                try:
-                    process.wait(timeout=15 + self.settings.drain_timeout_s)  # a gateway drains its calls
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            gateways = [p for name, p in self.processes.items() if name.startswith("gateway")]
+            others = [p for p in self.processes.values() if p not in gateways]
+            for group, patience in ((gateways, 15 + self.settings.drain_timeout_s), (others, 15)):
+                for process in group:
+                    if process.poll() is None:
+                        os.killpg(process.pid, signal.SIGTERM)
+                for process in group:
+                    try:
+                        process.wait(timeout=patience)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
             self.processes.clear()
 
     def pids(self) -> Dict[str, int]:

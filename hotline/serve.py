@@ -16,7 +16,7 @@ from hotline.core.settings import Settings
 ROLE_NAMES = {"rasa": "rasa", "actions": "action_server", "gateway": "gateway"}
 # The secrets each role needs from the environment (or var/ files on one host, see `check_secrets`).
 NEEDED_SECRETS = {"rasa": ("rasa_token", "action_token"), "action_server": ("action_token",),
-                  "gateway": ("rasa_token",)}
+                  "gateway": ("rasa_token", "trainer_token")}  # the trainer page works on every replica
 
 
 def missing_secrets(settings: Settings, role: str) -> List[str]:

@@ -384,3 +384,15 @@ def test_image_runs_as_the_charts_user_and_exposes_every_port():
     assert re.search(r"^RUN hotline train", dockerfile, re.M)  # the model is in the image
     ignored = set((DEPLOY / "Dockerfile.dockerignore").read_text().split())
     assert {".venv", "var", ".git", ".env", "models/*.tar.gz", "**/__pycache__"} <= ignored
+
+
+def test_every_project_module_the_image_build_runs_exists():
+    """The build's inline Python imports project modules by name: a move of a module must not
+    break `docker build` unnoticed (no container engine runs here to try it)."""
+    import importlib.util
+
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    named = set(re.findall(r"\bfrom ((?:hotline|actions|voice_gateway)(?:\.\w+)+) import", dockerfile))
+    named |= set(re.findall(r"-m ((?:hotline|actions|voice_gateway)(?:\.\w+)*)", dockerfile))
+    assert named, "the build names no project module any more: update this test"
+    assert [m for m in sorted(named) if importlib.util.find_spec(m) is None] == []

@@ -24,6 +24,9 @@ def test_postgres_and_redis_urls():
         "type": "SQL", "dialect": "postgresql", "db": "rasa", "url": "db.internal", "port": 5433,
         "username": "bot", "password": "secret"}
     assert lock_store_config("redis://127.0.0.1:6380/2")["port"] == 6380
+    managed = lock_store_config("rediss://bot:s3cret@cache.internal:6380/1")  # TLS and an ACL user
+    assert (managed["use_ssl"], managed["username"], managed["password"], managed["db"]) == (True, "bot", "s3cret", 1)
+    assert lock_store_config("redis://127.0.0.1:6379/0")["use_ssl"] is False
     settings = Settings(lock_store_url="redis://127.0.0.1:6379/1")
     assert endpoints_config(settings)["lock_store"]["db"] == 1
 
@@ -144,7 +147,7 @@ def test_serve_refuses_to_start_a_role_without_the_shared_secrets(tmp_path):
     from hotline.core.settings import PROJECT_ROOT
 
     env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
-    for role, missing in (("rasa", "RASA_TOKEN, ACTION_TOKEN"), ("actions", "ACTION_TOKEN"), ("gateway", "RASA_TOKEN")):
+    for role, missing in (("rasa", "RASA_TOKEN, ACTION_TOKEN"), ("actions", "ACTION_TOKEN"), ("gateway", "RASA_TOKEN, TRAINER_TOKEN")):
         result = subprocess.run([sys.executable, "-m", "hotline.cli", "serve", role], env=env, cwd=PROJECT_ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode != 0 and f"set {missing} in the environment" in result.stderr, (role, result.stderr)

@@ -287,10 +287,11 @@ def test_history_is_read_back_only_for_widget_conversations(stack):
     gateway = stack.settings.gateway_url
     session = "web-" + "A" * 22
     requests.post(f"{gateway}/v1/chat", json={"text": "帮我查一下保修", "session_id": session}).raise_for_status()
-    history = requests.get(f"{gateway}/v1/chat/history", params={"session_id": session}).json()
+    history = requests.post(f"{gateway}/v1/chat/history", json={"session_id": session}).json()
     assert [m["from"] for m in history["messages"]] == ["user", "bot"] and "序列号" in history["messages"][1]["text"]
     for other in ("CA" + "0" * 32, "chat-123456789012", "web-short", str(__import__("uuid").uuid4())):
-        assert requests.get(f"{gateway}/v1/chat/history", params={"session_id": other}).status_code == 404
+        assert requests.post(f"{gateway}/v1/chat/history", json={"session_id": other}).status_code == 404
+    assert requests.get(f"{gateway}/v1/chat/history", params={"session_id": session}).status_code == 405  # not in URLs
 
 
 def test_the_microphone_opens_a_stream_from_the_gateways_own_page(stack, chromium):
@@ -318,6 +319,41 @@ def test_the_microphone_opens_a_stream_from_the_gateways_own_page(stack, chromiu
         time.sleep(0.3)
     else:
         raise AssertionError("no browser stream reached the gateway")
+
+
+def test_only_the_current_unexpired_session_is_read_back():
+    from voice_gateway.history import current_session
+
+    old = [{"event": "session_started", "timestamp": 1000.0}, {"event": "user", "text": "旧的", "timestamp": 1001.0}]
+    new = [{"event": "session_started", "timestamp": 9000.0}, {"event": "user", "text": "新的", "timestamp": 9001.0}]
+    assert current_session(old + new, expiry_s=3600, now=9100.0) == new  # not the earlier session
+    assert current_session(old + new, expiry_s=3600, now=9001.0 + 3601) == []  # silent too long: nothing
+    assert current_session([], expiry_s=3600, now=1.0) == []
+
+
+def test_text_that_looks_like_html_stays_text_in_the_widget_and_in_its_history(stack, chromium):
+    """Whatever a message says is drawn as text (and links only for http/https), live and read back."""
+    payload = '<img src=x onerror="window.__pwned=1">点我 javascript:alert(1)'
+
+    async def session():
+        async with websockets.connect(chromium, max_size=None) as ws:
+            browser = Browser(ws)
+            await browser.call("Page.enable")
+            await browser.call("Page.navigate", url=stack.settings.gateway_url + "/")
+            await browser.wait(widget_js("return r && !r.querySelector('.panel').hidden && r.querySelectorAll('.msg').length > 0;"))
+            await chat_turn(browser, payload)
+            live = await browser.js(widget_js("return [r.querySelectorAll('img, script, iframe').length, "
+                                              "[...r.querySelectorAll('.msg.user')].pop().textContent];"))
+            await browser.call("Page.reload")
+            await browser.wait(widget_js("return r && [...r.querySelectorAll('.msg.user')].length > 0;"))
+            read_back = await browser.js(widget_js("return [r.querySelectorAll('img, script, iframe').length, "
+                                                   "[...r.querySelectorAll('.msg.user')].pop().textContent, "
+                                                   "[...r.querySelectorAll('a')].map(a => a.href)];"))
+            return live, read_back, await browser.js("window.__pwned === undefined")
+
+    live, read_back, safe = asyncio.run(session())
+    assert live == [0, payload] and read_back[:2] == [0, payload] and safe
+    assert all(href.startswith(("http://", "https://")) for href in read_back[2])
 
 
 def test_a_conversation_reads_back_with_button_titles_live_buttons_and_the_handoff():

@@ -20,9 +20,9 @@ class DrainingServer(uvicorn.Server):
     """uvicorn closes every WebSocket at once on SIGTERM (code 1012): a phone call would be cut
     mid-sentence. Here the signal starts the drain first, and uvicorn's own shutdown follows it."""
 
-    def __init__(self, config: uvicorn.Config, drain_timeout_s: float) -> None:
+    def __init__(self, config: uvicorn.Config, drain_timeout_s: float, notice_s: float) -> None:
         super().__init__(config)
-        self.drain_timeout_s = drain_timeout_s
+        self.drain_timeout_s, self.notice_s = drain_timeout_s, notice_s
         self._loop = None
         self._draining = None
 
@@ -41,7 +41,7 @@ class DrainingServer(uvicorn.Server):
 
     async def _drain_then_exit(self, sig, frame) -> None:
         try:
-            await drain(self.config.app, self.drain_timeout_s)
+            await drain(self.config.app, self.drain_timeout_s, self.notice_s)
         except Exception:  # stopping matters more than a clean goodbye
             logger.exception("drain failed")
         super().handle_exit(sig, frame)
@@ -54,7 +54,7 @@ def main() -> None:
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.gateway_port, log_level="info",
                             ws="websockets", ws_max_size=settings.ws_max_bytes,
                             proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
-    DrainingServer(config, settings.drain_timeout_s).run()
+    DrainingServer(config, settings.drain_timeout_s, settings.drain_notice_s).run()
 
 
 if __name__ == "__main__":

@@ -22,22 +22,30 @@ from voice_gateway.transports.call import CallSetup
 logger = logging.getLogger("voice_gateway")
 
 
-async def drain(app: FastAPI, timeout_s: float) -> None:
+GOODBYE_LIMIT_S = 10.0  # the goodbye after the drain: then the line is hung up whatever plays
+
+
+async def drain(app: FastAPI, timeout_s: float, notice_s: float = 0.0) -> None:
     """Shutting down without dropping calls: readiness fails (load balancers stop sending), no new
-    call gets a line and AudioSocket stops accepting; live calls get `timeout_s` to finish, then
-    hear a goodbye and are hung up. Typed chat is served until the process exits."""
+    call gets a line and AudioSocket stops accepting; for `notice_s` everything else is still
+    served (a balancer notices a failed probe only at its next check); live calls get `timeout_s`
+    to finish, then hear a goodbye and are hung up. Typed chat is served until the process exits."""
     app.state.draining = True
     switchboard = app.state.engines.switchboard
     switchboard.draining = True
     await app.state.audiosocket.stop_listening()
     logger.info("draining: %d live calls, up to %.0f s", switchboard.active, timeout_s)
-    deadline = time.monotonic() + timeout_s
-    while switchboard.active and time.monotonic() < deadline:
+    started = time.monotonic()
+    while (switchboard.active or time.monotonic() - started < notice_s) and time.monotonic() - started < timeout_s:
         await asyncio.sleep(0.1)
     if switchboard.active:
         logger.info("drain time is up: saying goodbye to %d calls", switchboard.active)
-        await asyncio.gather(*(call.end_with(SHUTTING_DOWN) for call in list(switchboard.calls)),
-                             return_exceptions=True)
+        calls = list(switchboard.calls)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(call.end_with(SHUTTING_DOWN) for call in calls),
+                                                  return_exceptions=True), GOODBYE_LIMIT_S)
+        except asyncio.TimeoutError:  # the far end never confirmed playout: hang up now
+            await asyncio.gather(*(call.output.end() for call in calls), return_exceptions=True)
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:

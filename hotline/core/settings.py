@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # SIGTERM on a gateway: readiness fails and no new call is taken, live calls get this long to
     # finish, then hear a goodbye; then the process exits.
     drain_timeout_s: float = 30.0
+    # …and for at least this long after SIGTERM it still serves everything else, so that a load
+    # balancer sees the failed readiness probe before the process goes (HAProxy checks every 1-2 s).
+    drain_notice_s: float = 5.0
     # Rasa's HTTP API (/model/parse, /conversations, /model/train) is protected by this token.
     # Empty means: generate one on first run and keep it in var/rasa_token.
     rasa_token: str = ""

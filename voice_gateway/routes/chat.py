@@ -6,8 +6,8 @@ from pydantic import BaseModel, Field
 
 from hotline.core.text import has_content
 from voice_gateway.choices import EMPTY_PROMPT, MAX_TEXT_CHARS
-from voice_gateway.deps import PipelineDep, rate_limit
-from voice_gateway.history import is_widget_session, transcript
+from voice_gateway.deps import PipelineDep, SettingsDep, rate_limit
+from voice_gateway.history import current_session, is_widget_session, session_expiry_s, transcript
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -70,17 +70,23 @@ class HistoryOut(BaseModel):
     handoff: Optional[Dict[str, Any]]
 
 
-@router.get("/chat/history", response_model=HistoryOut, response_model_by_alias=True,
-            dependencies=[Depends(rate_limit("chat"))],
-            responses={404: {"description": "not a widget conversation id"},
-                       429: {"description": "too many requests from this client"},
-                       503: {"description": "the conversation store cannot be read now"}})
-async def chat_history(session_id: str, pipeline: PipelineDep) -> HistoryOut:
-    """The widget's conversation so far (after a reload or on another page of the same site). Only
-    ids the widget makes ("web-" + 22 random characters) are read back."""
-    if not is_widget_session(session_id):
+class HistoryIn(BaseModel):
+    session_id: str = Field(..., max_length=128)
+
+
+@router.post("/chat/history", response_model=HistoryOut, response_model_by_alias=True,
+             dependencies=[Depends(rate_limit("chat"))],
+             responses={404: {"description": "not a widget conversation id"},
+                        429: {"description": "too many requests from this client"},
+                        503: {"description": "the conversation store cannot be read now"}})
+async def chat_history(query: HistoryIn, pipeline: PipelineDep, settings: SettingsDep) -> HistoryOut:
+    """The widget's current conversation (after a reload or on another page of the same site): its
+    current Rasa session only, nothing once that has expired. Only ids the widget makes ("web-" +
+    22 random characters) are read back; the id travels in the body, never in a logged URL."""
+    if not is_widget_session(query.session_id):
         raise HTTPException(404, "no such conversation")
-    events = await pipeline.bot.events(session_id)
+    events = await pipeline.bot.events(query.session_id)
     if events is None:
         raise HTTPException(503, "the conversation cannot be read now")
-    return HistoryOut(session_id=session_id, **transcript(events))
+    expiry = session_expiry_s(settings.project_root / "bot" / "domain.yml")
+    return HistoryOut(session_id=query.session_id, **transcript(current_session(events, expiry)))

@@ -11,13 +11,10 @@ router = APIRouter(prefix="/twilio", tags=["telephony"], dependencies=[Depends(v
 
 
 @router.post("/voice", response_class=Response,
-             responses={200: {"content": {"application/xml": {}}}, 403: {"description": "not signed by Twilio"},
-                        503: {"description": "this gateway is shutting down"}})
+             responses={200: {"content": {"application/xml": {}}}, 403: {"description": "not signed by Twilio"}})
 async def incoming_call(request: Request, settings: SettingsDep) -> Response:
-    """Twilio's voice webhook: answer with a bidirectional media stream to this gateway (503 while
-    it drains: the load balancer retries another gateway)."""
-    if request.app.state.draining:
-        return Response("draining", status_code=503, media_type="text/plain")
+    """Twilio's voice webhook: answer with a bidirectional media stream. Also while this gateway
+    drains: the stream's URL is the public one, which the load balancer sends to a ready gateway."""
     form = await request.form()
     base = settings.public_url or str(request.base_url)
     ws_url = websocket_url(base.rstrip("/") + "/twilio/media-stream")

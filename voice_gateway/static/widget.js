@@ -206,14 +206,21 @@
   };
 
   let restored = false, refused = false;
-  const restore = async () => {  // the conversation so far, from the gateway
-    if (restored) return;
-    restored = true;
+  let restoring = null;  // a message typed while the history loads waits for it (order on screen)
+  const restore = () => {
+    if (!restored) { restored = true; restoring = load(); }
+    return restoring;
+  };
+  const load = async () => {  // the conversation so far, from the gateway
+    const asked = session;
     try {
-      const response = await fetch(`${gateway}/v1/chat/history?session_id=${encodeURIComponent(session)}`,
-                                   {credentials: "omit"});
-      if (response.status === 403) { refused = true; note(TEXT.refused); return; }
+      const config = await fetch(`${gateway}/v1/widget/config`, {credentials: "omit"});
+      if (config.status === 403) { refused = true; note(TEXT.refused); return; }
+      const response = await fetch(`${gateway}/v1/chat/history`, {  // the id in the body: never in a logged URL
+        method: "POST", headers: {"Content-Type": "application/json"}, credentials: "omit",
+        body: JSON.stringify({session_id: session})});
       const data = response.ok ? await response.json() : {messages: []};
+      if (session !== asked) return;  // "新对话" meanwhile: this history is not the shown conversation
       if (!data.messages.length) { welcome(); return; }
       data.messages.forEach((m) => add(m.text, m.from === "user" ? "user" : "bot"));
       const last = data.messages[data.messages.length - 1];
@@ -252,11 +259,12 @@
   $(".close").addEventListener("click", close);
   $(".new").addEventListener("click", newConversation);
   panel.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });
-  $("form").addEventListener("submit", (event) => {
+  $("form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = input.value.trim();
     if (!text) return;
     input.value = "";
+    await restore();
     send(text, text);
   });
 
@@ -285,20 +293,24 @@
   }
   const startMic = async () => {
     context = context || new AudioContext({sampleRate: 16000});
-    socket = new WebSocket(`${gateway.replace(/^http/, "ws")}/v1/voice/stream?session=${encodeURIComponent(session)}`);
-    socket.binaryType = "arraybuffer";
+    const ws = socket = new WebSocket(`${gateway.replace(/^http/, "ws")}/v1/voice/stream?session=${encodeURIComponent(session)}`);
+    ws.binaryType = "arraybuffer";
     mic.setAttribute("aria-pressed", "true");
     mic.setAttribute("aria-label", TEXT.micOff);
-    socket.onerror = () => { note(TEXT.unreachable); stopMic(); };
-    socket.onmessage = async (event) => {
+    ws.onerror = () => { if (socket === ws) { note(TEXT.unreachable); stopMic(); } };
+    ws.onclose = () => { if (socket === ws) stopMic(); };  // the gateway ended the stream
+    ws.onmessage = async (event) => {
       if (typeof event.data !== "string") { play(event.data); return; }
       const message = JSON.parse(event.data);
       if (message.type === "ready") {
         if (!message.speech) { note(TEXT.noSpeech); stopMic(); return; }
         if (!message.voice) note(TEXT.textOnly);
+        let granted;
         try {
-          stream = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1, echoCancellation: true}});
+          granted = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1, echoCancellation: true}});
         } catch (error) { note(TEXT.micDenied + error.message); stopMic(); return; }
+        if (socket !== ws) { granted.getTracks().forEach((track) => track.stop()); return; }  // turned off meanwhile
+        stream = granted;
         source = context.createMediaStreamSource(stream);
         processor = context.createScriptProcessor(4096, 1, 1);
         processor.onaudioprocess = (e) => {
