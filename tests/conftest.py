@@ -6,7 +6,8 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Callable, Dict, List
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, List
 
 import pytest
 import requests
@@ -130,3 +131,27 @@ def show(request, lines) -> None:
         reporter.write_line("")
         for line in lines:
             reporter.write_line(line)
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "hotline") -> Iterator[str]:
+    """A new database on the machine's PostgreSQL (its URL), dropped afterwards with its sessions."""
+    import sqlalchemy as sa
+
+    require_service("127.0.0.1", 5432, "PostgreSQL")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(sa.engine.make_url(POSTGRES_URL).set(database=name))
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url

@@ -19,28 +19,21 @@ from typing import Dict, List
 import pytest
 import requests
 import websockets
-from sqlalchemy import create_engine, text
 
 from actions.records.client import SqlRecordsClient
 from actions.records.seed import seed
 from hotline.cluster import Cluster, haproxy_config, haproxy_stats, shared_store_problems
 from hotline.launcher import role_env
 from hotline.core.settings import Settings
-from tests.conftest import POSTGRES_URL, REDIS_URL, english_test_voice, free_port, require_service, stack_settings
+from tests.conftest import REDIS_URL, english_test_voice, free_port, fresh_postgres_database, require_service, stack_settings
 from tests.test_conversations import UNCLEAR
 from tests.test_phone_audio import PlayingTwilioCaller
 
 
 @pytest.fixture(scope="module")
 def cluster(trained_settings, tmp_path_factory):
-    require_service("127.0.0.1", 5432, "PostgreSQL")
     require_service("127.0.0.1", 6379, "Redis")
-    database = f"hotline_cluster_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
-    try:
+    with fresh_postgres_database("hotline_cluster") as url:
         # Text-only gateways: these tests are about shared state; speech has its own tests.
         settings = stack_settings(trained_settings, tmp_path_factory.mktemp("cluster"), database_url=url,
                                   tracker_store_url=url, lock_store_url=REDIS_URL, load_speech=False,
@@ -48,11 +41,6 @@ def cluster(trained_settings, tmp_path_factory):
         seed(SqlRecordsClient(url))
         with Cluster(settings, replicas=2) as running:
             yield running
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"))
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database}"))
-        admin.dispose()
 
 
 def rasa_turn(base_url: str, token: str, sender: str, message: str) -> List[Dict[str, object]]:

@@ -89,10 +89,9 @@ def test_the_lock_store_rasa_builds_from_endpoints_issues_each_ticket_once_acros
     assert asyncio.run(use_lock()) is None  # released and deleted after use
 
 
-def test_running_stack_keeps_conversations_in_postgresql_and_locks_them_in_redis(trained_settings, tmp_path):
+def test_running_stack_keeps_conversations_in_postgresql_and_locks_them_in_redis(trained_settings, tmp_path, postgres_database):
     """The whole stack on the machine's PostgreSQL (records and tracker store) and Redis (lock store),
     configured only through settings: the generated endpoints.yml is what Rasa reads."""
-    require_service("127.0.0.1", 5432, "PostgreSQL")
     require_service("127.0.0.1", 6379, "Redis")
     import threading
 
@@ -104,11 +103,7 @@ def test_running_stack_keeps_conversations_in_postgresql_and_locks_them_in_redis
     from hotline.launcher import Stack
     from tests.conftest import Conversation, stack_settings
 
-    database = f"hotline_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+    url = postgres_database
     commands = []
 
     def watch_redis():
@@ -118,24 +113,19 @@ def test_running_stack_keeps_conversations_in_postgresql_and_locks_them_in_redis
 
     threading.Thread(target=watch_redis, daemon=True).start()
     sender = f"pg-{uuid.uuid4().hex[:8]}"
-    try:
-        settings = stack_settings(trained_settings, tmp_path, database_url=url, tracker_store_url=url,
-                                  lock_store_url=REDIS_URL)
-        seed(SqlRecordsClient(url))
-        with Stack(settings, gateway=False):
-            talk = Conversation(settings, sender)
-            talk.reply("帮我查一下保修")
-            assert "iPhone 15 Pro" in talk.reply("C39XK1ABHG7F")
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            events = connection.execute(text("SELECT COUNT(*) FROM events WHERE sender_id = :s"), {"s": sender}).scalar()
-        engine.dispose()
-        assert events > 4
-        assert any(sender in c and "hotline" in c for c in commands)  # each turn took the conversation's lock
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"))
-            connection.execute(text(f"DROP DATABASE IF EXISTS {database}"))
+    settings = stack_settings(trained_settings, tmp_path, database_url=url, tracker_store_url=url,
+                              lock_store_url=REDIS_URL)
+    seed(SqlRecordsClient(url))
+    with Stack(settings, gateway=False):
+        talk = Conversation(settings, sender)
+        talk.reply("帮我查一下保修")
+        assert "iPhone 15 Pro" in talk.reply("C39XK1ABHG7F")
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        events = connection.execute(text("SELECT COUNT(*) FROM events WHERE sender_id = :s"), {"s": sender}).scalar()
+    engine.dispose()
+    assert events > 4
+    assert any(sender in c and "hotline" in c for c in commands)  # each turn took the conversation's lock
 
 
 # --- hotline serve: one role alone, as in a container ---------------------------------------------

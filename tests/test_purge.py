@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Dict
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from hotline import purge
 from hotline.purge import parse_age, purge_conversations
 from hotline.trainer.training import rasa_env
-from tests.conftest import POSTGRES_URL, ROOT, require_service
+from tests.conftest import ROOT
 
 DAY = 86400.0
 NOW = time.time()
@@ -133,23 +132,6 @@ def test_purge_sqlite(tmp_path):
         data = path.read_bytes()
         assert b"fresh speaking" in data or path != db
         assert b"old-a speaking" not in data and b"old-b speaking" not in data and b"long-running speaking" not in data
-
-
-@pytest.fixture
-def postgres_database():
-    """A fresh database on the real PostgreSQL, dropped afterwards."""
-    require_service("127.0.0.1", 5432, "PostgreSQL")
-    name = f"hotline_purge_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = str(sa.engine.make_url(POSTGRES_URL).set(database=name))
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_purge_postgresql(postgres_database, tmp_path):

@@ -109,15 +109,12 @@ def register(sub) -> None:
                           "output (data/recognition_errors.json)")
     nlu.add_argument("--json", action="store_true")
     nlu.set_defaults(func=cmd_eval_nlu)
-    speech = eval_sub.add_parser("speech", help="character error rate on recordings (header: file<TAB>transcript)")
-    speech.add_argument("manifest")
-    speech.add_argument("--json", action="store_true")
-    speech.add_argument("--band", choices=["wide", "phone"], default="wide",
-                        help="phone: pass the audio through an 8 kHz μ-law line first")
-    speech.set_defaults(func=cmd_eval_speech)
-    spoken = eval_sub.add_parser("spoken", help="spoken intent accuracy (header: file<TAB>text<TAB>intent)")
-    spoken.add_argument("manifest")
-    spoken.add_argument("--json", action="store_true")
-    spoken.add_argument("--band", choices=["wide", "phone"], default="wide",
-                        help="phone: pass the audio through an 8 kHz μ-law line first")
-    spoken.set_defaults(func=cmd_eval_spoken)
+    for name, help_text, func in (
+            ("speech", "character error rate on recordings (header: file<TAB>transcript)", cmd_eval_speech),
+            ("spoken", "spoken intent accuracy (header: file<TAB>text<TAB>intent)", cmd_eval_spoken)):
+        recordings = eval_sub.add_parser(name, help=help_text)
+        recordings.add_argument("manifest")
+        recordings.add_argument("--json", action="store_true")
+        recordings.add_argument("--band", choices=["wide", "phone"], default="wide",
+                                help="phone: pass the audio through an 8 kHz μ-law line first")
+        recordings.set_defaults(func=func)
