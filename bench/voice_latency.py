@@ -13,9 +13,9 @@ sequential turns and for 1, 2, 4 and 6 calls started 1 s apart: p50/p95, unanswe
 reply audio within 10 s), the gateway's latency split and STT queue wait (from its log), calls
 refused as busy, and the peak RSS of every process.
 
-Usage: .venv/bin/python bench/voice_latency.py [--turns 24] [--levels 1,2,4,6] [--voice PATH]
-Without a Mandarin voice in models/voices the English test voice (same size and architecture as
-zh_CN-huayan-medium) stands in, so TTS timings are representative.
+Usage: .venv/bin/python bench/voice_latency.py [--turns 24] [--levels 1,2,4,6] [--engine kokoro --voice NAME]
+The voice is the default one (Kokoro speaking Mandarin) unless --engine/--voice say otherwise
+(e.g. --engine piper --voice PATH/en_US-joe-medium.onnx for the English test voice).
 """
 from __future__ import annotations
 
@@ -43,9 +43,7 @@ from bench.proc import memory_mb  # noqa: E402
 from hotline.launcher import Stack  # noqa: E402
 from hotline.core.settings import Settings  # noqa: E402
 from hotline.cluster import free_port  # noqa: E402
-from voice_gateway.tts import english_test_voice  # noqa: E402
 from voice_gateway.audio import decode, float_to_pcm16, mulaw_encode, phone_band, resample  # noqa: E402
-from voice_gateway.tts import resolve_voice  # noqa: E402
 from voice_gateway.vad import FRAME, speech_probabilities  # noqa: E402
 
 SHARED = ROOT / "tests" / "data" / "audio"
@@ -235,20 +233,24 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=24, help="sequential turns in one call")
     parser.add_argument("--levels", default="1,2,4,6")
     parser.add_argument("--turns-per-call", type=int, default=3)
-    parser.add_argument("--voice", default=None)
+    parser.add_argument("--engine", default="")
+    parser.add_argument("--voice", default="")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE setting for the stack")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="hotline-voice-bench-"))
-    mandarin = resolve_voice("zh_CN-huayan-medium", ROOT / "models" / "voices")
-    voice = args.voice or (str(mandarin) if mandarin else english_test_voice())
     overrides = {name.lower(): value for name, value in (item.split("=", 1) for item in args.env)}
+    if args.engine:
+        overrides["tts_engine"] = args.engine
+    if args.voice:
+        overrides["tts_voice"] = args.voice
     settings = Settings(var_dir=var_dir, rasa_port=free_port(), action_port=free_port(), gateway_port=free_port(),
-                        audiosocket_port=free_port(), tts_voice=voice, **overrides)
+                        audiosocket_port=free_port(), **overrides)
+    voice = f"{settings.tts_engine} {settings.tts_voice or '(default voice)'}"
     seed(SqlRecordsClient(settings.resolved_database_url()))
     clips = load_clips()
     url = settings.gateway_url.replace("http", "ws") + "/twilio/media-stream"
-    print(f"voice: {Path(voice).stem}; {len(clips)} clips of 1–4 s speech "
+    print(f"voice: {voice}; {len(clips)} clips of 1–4 s speech "
           f"(p50 {pct([c.speech_end for c in clips], 50):.1f} s); settings: {overrides or 'defaults'}")
     with Stack(settings) as stack:
         log = stack.logs_dir / "gateway.log"

@@ -78,7 +78,7 @@ def stack_settings(trained: Settings, var_dir: Path, **overrides) -> Settings:
     values = dict(var_dir=var_dir, models_dir=trained.models_dir, rasa_port=free_port(), action_port=free_port(),
                   gateway_port=free_port(), audiosocket_port=free_port(), rasa_token="test-token",
                   allowed_origins=ALLOWED_WIDGET_ORIGIN, drain_notice_s=0.0,  # no balancer to tell
-                  tts_voice=english_test_voice(), audiosocket_read_timeout=2.0,
+                  tts_engine="piper", tts_voice=english_test_voice(), audiosocket_read_timeout=2.0,
                   rasa_timeout_s=20.0)  # two cores shared by every test: no apology for a slow turn
     values.update(overrides)
     return Settings(**values)

@@ -62,7 +62,7 @@ def gateway(stack, var_dir, host: str = "127.0.0.1", **env):
 def signed_gateway(stack, tmp_path_factory):
     """Signature checks on (token + public URL), with speech, short AudioSocket timeouts and a
     short longest call."""
-    with gateway(stack, tmp_path_factory.mktemp("signed"), load_speech="true", tts_voice=english_test_voice(),
+    with gateway(stack, tmp_path_factory.mktemp("signed"), load_speech="true", tts_engine="piper", tts_voice=english_test_voice(),
                  twilio_auth_token=TOKEN, public_url=PUBLIC_URL, max_calls=MAX_CALLS, audiosocket_idle_s=IDLE_S,
                  audiosocket_read_timeout=READ_TIMEOUT_S, max_call_s=MAX_CALL_S) as running:
         yield running

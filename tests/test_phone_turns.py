@@ -164,12 +164,13 @@ def piper():
 
 
 def test_fixed_clauses_come_from_disk_and_dynamic_ones_are_never_stored(piper, tmp_path):
-    from voice_gateway.tts_cache import CachedTTS
+    from voice_gateway.tts.cache import CachedTTS
 
     cache = CachedTTS(piper, tmp_path / "voice")
     fixed = ["Your order has shipped, it will arrive soon.", "Your case number is {case}, please write it down."]
     assert cache.warm(fixed) == 3  # "Your case number is {case}," is not fixed
-    on_disk = sorted(p.name for p in (tmp_path / "voice").iterdir())
+    assert cache.directory == tmp_path / "voice" / piper.cache_key  # one folder per voice
+    on_disk = sorted(p.name for p in cache.directory.iterdir())
     assert len(on_disk) == 3
 
     again = CachedTTS(piper, tmp_path / "voice")  # a restart: everything still on disk
@@ -181,21 +182,22 @@ def test_fixed_clauses_come_from_disk_and_dynamic_ones_are_never_stored(piper, t
     live = piper.synthesize(chunks[1].text)
     assert 0.7 < len(chunks[1].pcm16) / len(live) < 1.4 and len(live) > piper.sample_rate * 2 * 0.5
     # the number was neither stored nor remembered; a live clause without one is remembered
-    assert sorted(p.name for p in (tmp_path / "voice").iterdir()) == on_disk
+    assert sorted(p.name for p in cache.directory.iterdir()) == on_disk
     assert "Your case number is 123 456," not in again._recent
     said = list(again.stream("Your topic is battery, please hold."))
     assert [c.cached for c in said] == [False, False]
     assert [c.cached for c in again.stream("Your topic is battery, please hold.")] == [True, True]
-    list(again.stream("案例编号一二三，"))  # numbers spelled out are numbers too
-    assert "案例编号一二三，" not in again._recent
+    for spelled in ("案例编号一二三，", "尾号幺二三四，"):  # numbers spelled out are numbers too
+        again.synthesize(spelled)
+        assert spelled not in again._recent
 
 
 def test_an_empty_cache_file_is_rendered_again(piper, tmp_path):
-    from voice_gateway.tts_cache import CachedTTS
+    from voice_gateway.tts.cache import CachedTTS
 
     cache = CachedTTS(piper, tmp_path / "voice")
     assert cache.warm(["Please hold."]) == 1
-    path = next((tmp_path / "voice").glob("*.pcm"))
+    path = next(cache.directory.glob("*.pcm"))
     path.write_bytes(b"")  # a crash mid-write on another machine
     fresh = CachedTTS(piper, tmp_path / "voice")
     assert fresh.warm(["Please hold."]) == 1 and path.stat().st_size > 0
@@ -205,7 +207,7 @@ def test_every_clause_of_the_gateway_prompts_and_domain_is_in_the_start_up_set(p
     from hotline.core.settings import Settings
     from voice_gateway import prompts
     from voice_gateway.engines import spoken_fixed_texts
-    from voice_gateway.tts_cache import CachedTTS
+    from voice_gateway.tts.cache import CachedTTS
 
     texts = spoken_fixed_texts(Settings())
     phone = [v["text"] for vs in DOMAIN["responses"].values() for v in vs if v.get("channel") == "phone"]
@@ -253,10 +255,10 @@ def test_long_answers_offer_the_rest_and_keep_the_full_text_for_chat():
 
 
 def test_numbers_are_read_in_groups():
-    from voice_gateway.tts import clauses, normalize_mandarin
+    from voice_gateway.tts import clauses, speakable
 
-    spoken = normalize_mandarin("案例编号123 456 789，我再说一遍，123 456 789。")
-    assert clauses(spoken)[:3] == ["案例编号一二三，", "四五六，", "七八九，"]
+    spoken = speakable("案例编号123 456 789，我再说一遍，123 456 789。")
+    assert clauses(spoken)[:3] == ["案例编号幺二三，", "四五六，", "七八九，"]
 
 
 # --- transfers ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from hotline.core.settings import Settings
 from voice_gateway.audio import decode, float_to_pcm16, mulaw_decode, mulaw_encode, pcm16_to_float, resample
 from voice_gateway.stt import (WHISPER_BASE_SHA256, WhisperSTT, character_error_rate, edit_distance,
                                ensure_whisper_model, normalize_for_cer)
-from voice_gateway.tts import PiperTTS, clauses, normalize_mandarin
+from voice_gateway.tts import PiperTTS, clauses, speakable
 from tests.conftest import english_test_voice
 
 AUDIO = Path(__file__).parent / "data" / "audio"
@@ -82,9 +82,9 @@ def test_cer_metric():
 
 
 def test_mandarin_normalisation_for_speech():
-    spoken = normalize_mandarin("订单W1000000002已发货，案例编号123 456 789，电池85%，iPhone 15")
-    assert "一零零零零零零零零二" in spoken and "达布溜" in spoken
-    assert "一二三，四五六，七八九" in spoken  # read in the groups it was written in, with pauses
+    spoken = speakable("订单W1000000002已发货，案例编号123 456 789，电池85%，iPhone 15")
+    assert "幺零零零零零零零零二" in spoken and "达布溜" in spoken
+    assert "幺二三，四五六，七八九" in spoken  # read in the groups it was written in, with pauses
     assert "百分之八十五" in spoken and "十五" in spoken
     assert not any(ch.isascii() and ch.isalnum() for ch in spoken)
 

@@ -13,8 +13,8 @@ from voice_gateway import prompts
 from voice_gateway.pipeline import VoicePipeline
 from voice_gateway.stt import SpeechToText, WhisperSTT, ensure_whisper_model
 from voice_gateway.switchboard import SKILL_GROUPS, Switchboard, TwilioCallControl
-from voice_gateway.tts import PiperTTS, resolve_voice
-from voice_gateway.tts_cache import CachedTTS, fixed_texts, voice_key
+from voice_gateway.tts import NoVoice, TextToSpeech, load_voice
+from voice_gateway.tts.cache import CachedTTS, fixed_texts
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,7 @@ class Engines:
 def load_engines(settings: Settings) -> Engines:
     status: Dict[str, object] = {}
     stt: Optional[SpeechToText] = None
-    tts: Optional[CachedTTS] = None
-    engine: Optional[PiperTTS] = None
+    tts: Optional[TextToSpeech] = None
     if settings.load_speech:
         model_dir = settings.whisper_dir
         if settings.stt_model_dir is None:
@@ -43,33 +42,30 @@ def load_engines(settings: Settings) -> Engines:
                          temperature_fallback=settings.stt_temperature_fallback, hotwords=settings.stt_hotwords,
                          window_s=settings.stt_window_s)
         status["stt"] = {"engine": "faster-whisper", "model": str(model_dir)}
-        voice_path = resolve_voice(settings.tts_voice, settings.voices_dir)
-        if voice_path is None:
-            status["tts"] = {"voice": None, "warning": (
-                f"voice {settings.tts_voice!r} not found (looked in {settings.voices_dir}): replies are text only. "
-                "Run `hotline voices download zh_CN-huayan-medium` where the network allows, or set TTS_VOICE "
-                "to an .onnx voice with its .onnx.json.")}
-            logger.warning(status["tts"]["warning"])
+        try:
+            voice = load_voice(settings)
+        except NoVoice as error:
+            status["tts"] = {"voice": None, "engine": settings.tts_engine,
+                             "warning": f"{error}. Replies are text only: callers hear nothing."}
+            logger.error("no voice: %s", status["tts"]["warning"])
         else:
-            engine = PiperTTS(voice_path, threads=settings.tts_threads)
-            if settings.tts_cache:
-                tts = CachedTTS(engine, settings.tts_cache_dir / voice_key(voice_path))
-            status["tts"] = {"voice": engine.name, "language": engine.language, "sample_rate": engine.sample_rate,
-                             "mandarin": engine.mandarin, "cache": str(tts.directory) if tts else None}
-            if not engine.mandarin:
+            tts = CachedTTS(voice, settings.tts_cache_dir) if settings.tts_cache else voice
+            status["tts"] = tts.describe()
+            if not voice.mandarin:
                 logger.warning("TTS voice %s is not Mandarin (%s): fine for tests, not for callers",
-                               engine.name, engine.language)
+                               voice.name, voice.language)
+            logger.info("voice: %s %s (%s), %s", voice.kind, voice.name, voice.language, voice.licence)
     else:
         status["stt"] = status["tts"] = "disabled (LOAD_SPEECH=false)"
     bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token(), timeout=settings.rasa_timeout_s)
-    pipeline = VoicePipeline(bot, stt, tts or engine, stt_workers=settings.stt_workers,
+    pipeline = VoicePipeline(bot, stt, tts, stt_workers=settings.stt_workers,
                              tts_workers=settings.tts_workers)
     control = None
     if settings.twilio_account_sid and settings.twilio_auth_token:
         control = TwilioCallControl(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
     switchboard = Switchboard(settings.max_calls, {g: settings.transfer_target(g) for g in SKILL_GROUPS}, control)
     status["calls"] = {"max_calls": settings.max_calls, "twilio_transfer": control is not None}
-    if tts is not None:
+    if isinstance(tts, CachedTTS):
         warm_tts_cache(tts, settings)
     return Engines(pipeline, switchboard, status)
 
@@ -82,7 +78,7 @@ def spoken_fixed_texts(settings: Settings):
 
 def warm_tts_cache(tts: CachedTTS, settings: Settings) -> threading.Thread:
     """Render the fixed replies in a background thread. The thread itself runs at low priority;
-    Piper's second ONNX thread does not, so the first start-up shares the CPU with early calls."""
+    the engine's second ONNX thread does not, so the first start-up shares the CPU with early calls."""
     texts = spoken_fixed_texts(settings)
 
     def warm() -> None:

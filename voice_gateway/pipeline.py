@@ -1,13 +1,14 @@
 """One bot turn from audio or text: STT → Rasa → TTS, with timings. The CPU-bound engines run in
-their own bounded pools: one recognition queue (voice_gateway/recognition.py) and a small TTS
-pool, so concurrent calls queue instead of oversubscribing the cores."""
+their own bounded pools: one recognition queue (voice_gateway/recognition.py) and one synthesis
+queue that serves first clauses first (voice_gateway/tts/scheduler.py), so concurrent calls queue
+instead of oversubscribing the cores, and the event loop never waits on an engine."""
 from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Dict, List, Optional
+from typing import AsyncIterator, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -18,8 +19,9 @@ from voice_gateway.choices import OfferedChoices
 from voice_gateway.prompts import NOT_HEARD
 from voice_gateway.recognition import RecognitionJob, RecognitionQueue
 from voice_gateway.stt import SpeechToText, Transcript
-from voice_gateway.tts import SpeechChunk, TextToSpeech
-
+from voice_gateway.tts.base import SpeechChunk, TextToSpeech
+from voice_gateway.tts.reading import quick_start
+from voice_gateway.tts.scheduler import SynthesisQueue
 
 
 @dataclass
@@ -34,7 +36,7 @@ class VoicePipeline:
                  stt_workers: int = 1, tts_workers: int = 1) -> None:
         self.bot, self.stt, self.tts = bot, stt, tts
         self.recognition = RecognitionQueue(stt, stt_workers) if stt is not None else None
-        self.tts_pool = ThreadPoolExecutor(max(1, tts_workers), thread_name_prefix="tts")
+        self.synthesis = SynthesisQueue(tts_workers)
         self.offered = OfferedChoices(bot.offered_payloads)
 
     def recognise(self, samples: np.ndarray, ended_at: Optional[float] = None,
@@ -50,7 +52,7 @@ class VoicePipeline:
     def close(self) -> None:
         if self.recognition is not None:
             self.recognition.close()
-        self.tts_pool.shutdown(wait=False, cancel_futures=True)
+        self.synthesis.close()
 
     async def text_turn(self, sender: str, text: str, transport: str = "chat", channel: str = "rest",
                         metadata: Optional[Dict[str, str]] = None) -> BotReply:
@@ -81,18 +83,36 @@ class VoicePipeline:
         return TurnResult(transcript, reply, timings)
 
     async def speak(self, texts: List[str]) -> AsyncIterator[SpeechChunk]:
-        """Clause by clause; nothing when no voice is loaded (text-only mode)."""
+        """Clause by clause; nothing when no voice is loaded (text-only mode). Cached clauses are
+        read at once; every live clause of the reply is queued for synthesis before the first is
+        played, ranked by its position, so later clauses render while earlier ones play."""
         if self.tts is None:
             return
         started, first = time.perf_counter(), True
-        loop = asyncio.get_running_loop()
-        for text in texts:
-            iterator = iter(self.tts.stream(text))
-            while True:
-                chunk = await loop.run_in_executor(self.tts_pool, next, iterator, None)
-                if chunk is None:
-                    break
+        pending: List[Union[bytes, Future]] = []
+        said: List[str] = []
+        for unit in (unit for text in texts for unit in self.tts.clauses(text)):
+            for piece, pcm in self.tts.pieces(unit):
+                if pcm is not None:
+                    said.append(piece)
+                    pending.append(pcm)
+                    continue
+                # The first audio of a reply, when it is not cached, starts with a short piece.
+                for part in (quick_start(piece) if not said else [piece]):
+                    pending.append(self.synthesis.submit(len(said), self.tts.synthesize, part))
+                    said.append(part)
+        try:
+            for clause, item in zip(said, pending):
+                cached = not isinstance(item, Future)
+                pcm = item if cached else await asyncio.wrap_future(item)
+                metrics.TTS_CACHE.labels("cache" if cached else "live").inc()
+                if not pcm:
+                    continue
                 if first:
                     metrics.TTS_FIRST_SECONDS.observe(time.perf_counter() - started)
                     first = False
-                yield chunk
+                yield SpeechChunk(pcm, self.tts.sample_rate, clause, cached=cached)
+        finally:  # barge-in or hang-up: what was not yet synthesised never will be
+            for item in pending:
+                if isinstance(item, Future):
+                    item.cancel()

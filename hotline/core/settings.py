@@ -73,7 +73,13 @@ class Settings(BaseSettings):
     # Whisper's encoder window for utterances that fit (faster-whisper `chunk_length`): 30 is
     # Whisper's own; shorter is faster on short phone questions (measured in the README).
     stt_window_s: int = 10
-    tts_workers: int = 1  # Piper synthesis pool: clauses synthesised at once
+    # Text-to-speech: "kokoro" (Kokoro-82M speaking Mandarin, Apache-2.0, installed from PyPI) or
+    # "piper" (any Piper .onnx voice). TTS_VOICE: a Kokoro voice name (empty: the measured best,
+    # jm_kumo), or a Piper voice name in voices_dir / a path to an .onnx file.
+    tts_engine: str = "kokoro"
+    tts_voice: str = ""
+    tts_speed: float = 1.0  # Kokoro speaking rate (1.0 = the voice's own)
+    tts_workers: int = 1  # synthesis pool: clauses synthesised at once, first clauses first
     tts_threads: int = 2  # ONNX threads per synthesis
     tts_cache: bool = True  # render fixed replies once per voice into models/tts-cache (False: all live)
     # Endpointing: the reply starts after this much silence; recognition starts speculatively
@@ -96,9 +102,8 @@ class Settings(BaseSettings):
     transfer_repairs: str = "queue:repairs"
     transfer_account: str = "queue:account"
     transfer_general: str = "queue:general"
-    tts_voice: str = "zh_CN-huayan-medium"  # a name in voices_dir, or a path to an .onnx voice
     voices_dir: Path = PROJECT_ROOT / "models" / "voices"
-    load_speech: bool = True  # False: text-only gateway (no Whisper, no Piper)
+    load_speech: bool = True  # False: text-only gateway (no recogniser, no voice)
     max_upload_bytes: int = 10 * 1024 * 1024
     max_audio_seconds: float = 30.0
     # Trainer page (/trainer): empty means generate one into var/trainer_token on first use.

@@ -15,22 +15,15 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 import yaml
 
-from voice_gateway import metrics
-from voice_gateway.tts import SpeechChunk, TextToSpeech, clauses
+from voice_gateway.tts.base import TextToSpeech, clauses
+from voice_gateway.tts.reading import holds_number
 
 logger = logging.getLogger(__name__)
 SLOT = re.compile(r"\{[^{}]*\}")
-
-
-def voice_key(model_path: Path) -> str:
-    """Name + a digest of the voice's config and size: a new voice file gets a new folder."""
-    digest = hashlib.sha256(Path(f"{model_path}.json").read_bytes())
-    digest.update(str(model_path.stat().st_size).encode())
-    return f"{model_path.stem}-{digest.hexdigest()[:12]}"
 
 
 def fixed_texts(domain_path: Path) -> List[str]:
@@ -45,34 +38,42 @@ def fixed_texts(domain_path: Path) -> List[str]:
     return texts
 
 
-def fixed_clauses(texts: Iterable[str], prepare) -> List[str]:
-    """Prepared clauses without a slot: what a filled-in reply shares with its template."""
+def fixed_clauses(texts: Iterable[str], split) -> List[str]:
+    """The engine's units (`split`: text → prepared clauses or sentences) that hold no slot: what
+    a filled-in reply shares with its template."""
     seen: Dict[str, None] = {}
     for text in texts:
-        for clause in clauses(prepare(SLOT.sub("\x00", text))):
-            if "\x00" not in clause:
+        for unit in split(SLOT.sub("\x00", text)):
+            if "\x00" not in unit:
+                seen.setdefault(unit)
+                continue
+            # "我确认一下，您是想咨询{topic}吗？": the clauses before the slot are fixed audio that
+            # the filled-in sentence starts with (see `CachedTTS.pieces`).
+            for clause in clauses(unit):
+                if "\x00" in clause:
+                    break
                 seen.setdefault(clause)
     return list(seen)
 
 
-class CachedTTS:
+class CachedTTS(TextToSpeech):
     """A `TextToSpeech` that answers fixed clauses from memory or disk, the rest live."""
 
-    def __init__(self, engine: TextToSpeech, directory: Path, recent: int = 256) -> None:
-        self.engine, self.directory = engine, directory
-        self.sample_rate, self.language = engine.sample_rate, engine.language
+    def __init__(self, engine: TextToSpeech, cache_dir: Path, recent: int = 256) -> None:
+        self.engine, self.directory = engine, cache_dir / engine.cache_key
+        for attribute in ("kind", "name", "language", "sample_rate", "mandarin", "licence", "cache_key"):
+            setattr(self, attribute, getattr(engine, attribute))
         self._memory: Dict[str, bytes] = {}
         self._recent: "OrderedDict[str, bytes]" = OrderedDict()  # live clauses without digits
         self._recent_size = recent
         self._fixed: Set[str] = set()
         self._lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return getattr(self.engine, "name", "voice")
-
     def prepare(self, text: str) -> str:
         return self.engine.prepare(text)
+
+    def clauses(self, text: str) -> List[str]:
+        return self.engine.clauses(text)
 
     def _path(self, clause: str) -> Path:
         return self.directory / f"{hashlib.sha256(clause.encode('utf-8')).hexdigest()[:32]}.pcm"
@@ -90,9 +91,25 @@ class CachedTTS:
                     self._recent.move_to_end(clause)
         return pcm
 
+    def pieces(self, unit: str) -> List[Tuple[str, Optional[bytes]]]:
+        """A unit as cached audio where there is some: whole, or its cached opening clauses and
+        the rest of it to synthesise (a filled-in template starts with its fixed words)."""
+        pcm = self.lookup(unit)
+        if pcm is not None:
+            return [(unit, pcm)]
+        parts = clauses(unit)
+        opening: List[Tuple[str, Optional[bytes]]] = []
+        for clause in parts[:-1]:
+            pcm = self.lookup(clause)
+            if pcm is None:
+                break
+            opening.append((clause, pcm))
+        rest = "".join(parts[len(opening):])
+        return opening + [(rest, None)]
+
     def _remember(self, clause: str, pcm: bytes) -> None:
-        if any(ch.isnumeric() for ch in clause) or clause in self._fixed:
-            return  # numbers (also spelled 一二三) may be identifiers: never kept
+        if holds_number(clause) or clause in self._fixed:
+            return  # numbers (also spelled 幺二三) may be identifiers: never kept
 
         with self._lock:
             self._recent[clause] = pcm
@@ -102,9 +119,18 @@ class CachedTTS:
     def render(self, clause: str) -> bytes:
         return self.engine.synthesize(clause)
 
+    def synthesize(self, clause: str) -> bytes:
+        """A clause the cache did not have: rendered live, kept in memory if it holds no number."""
+        pcm = self.render(clause)
+        self._remember(clause, pcm)
+        return pcm
+
+    def describe(self) -> dict:
+        return {**self.engine.describe(), "cache": str(self.directory)}
+
     def warm(self, texts: Iterable[str]) -> int:
         """Render the fixed clauses not yet on disk; returns how many were rendered."""
-        wanted = fixed_clauses(texts, self.prepare)
+        wanted = fixed_clauses(texts, self.engine.clauses)
         with self._lock:
             self._fixed.update(wanted)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -134,14 +160,3 @@ class CachedTTS:
         except BaseException:
             Path(partial).unlink(missing_ok=True)
             raise
-
-    def stream(self, text: str) -> Iterator[SpeechChunk]:
-        for clause in clauses(self.prepare(text)):
-            pcm = self.lookup(clause)
-            cached = pcm is not None
-            if pcm is None:
-                pcm = self.render(clause)
-                self._remember(clause, pcm)
-            metrics.TTS_CACHE.labels("cache" if cached else "live").inc()
-            if pcm:
-                yield SpeechChunk(pcm, self.sample_rate, clause, cached=cached)
