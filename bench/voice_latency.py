@@ -137,7 +137,8 @@ class Caller:
                 elif data["event"] == "clear":
                     self.playing_until = now
         except websockets.ConnectionClosed:
-            self.closed = True
+            pass
+        self.closed = True  # also after a clean close, which ends the loop without an exception
 
     def _echo(self, name: str) -> None:
         if not self.closed:
@@ -153,6 +154,7 @@ class Caller:
                 await self.ws.send(json.dumps({"event": "media", "streamSid": self.stream_sid,
                                                "media": {"payload": base64.b64encode(frame).decode()}}))
             except websockets.ConnectionClosed:
+                self.closed = True
                 return
             self.sent += 1
             next_at += 0.02

@@ -96,3 +96,36 @@ def test_chat_in_the_terminal_holds_a_warranty_and_an_order_conversation(stack):
     replies = [line for line in result.stdout.splitlines() if line.startswith("助手：")]
     assert any("有限保修期内" in r for r in replies)
     assert any("已发货" in r and "顺丰速运" in r for r in replies)
+
+
+def test_say_writes_what_a_caller_hears_and_shows_how_it_was_read(tmp_path):
+    from voice_gateway.audio import decode
+    from voice_gateway.stt import WhisperSTT, ensure_whisper_model
+    from hotline.core.settings import Settings
+
+    out = tmp_path / "say.wav"
+    result = hotline("say", "您好，这里是苹果产品支持智能助手。订单W1000000002已发货。", "--out", str(out), "--phone")
+    assert result.returncode == 0, result.stderr
+    assert "read as:  您好，这里是苹果产品支持智能助手。订单达布溜幺零零零零零零零零二已发货。" in result.stdout
+    assert "kokoro jm_kumo" in result.stdout and "Apache-2.0" in result.stdout
+    with wave.open(str(out)) as wav:
+        assert wav.getframerate() == 8000 and wav.getnframes() > 8000 * 3
+    heard = WhisperSTT(ensure_whisper_model(Settings().whisper_dir)).transcribe(decode(out.read_bytes()).samples).text
+    assert sum(word in heard for word in ("您好", "苹果", "产品", "智能", "助手", "发货")) >= 3, heard
+
+
+def test_say_refuses_nothing_to_say_and_names_an_unknown_voice(tmp_path):
+    empty = hotline("say", " ", "--out", str(tmp_path / "x.wav"))
+    assert empty.returncode == 2 and "nothing to say" in empty.stderr
+    unknown = hotline("say", "你好", "--voice", "zh_nobody", "--out", str(tmp_path / "x.wav"))
+    assert unknown.returncode == 1 and "jm_kumo" in unknown.stderr and not (tmp_path / "x.wav").exists()
+
+
+def test_voices_list_stars_the_configured_voice():
+    listed = hotline("voices", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert any(line.startswith("* kokoro  jm_kumo") for line in lines)
+    assert sum(line.startswith("  kokoro") for line in lines) == 4  # the other Kokoro voices
+    other = hotline("voices", "list", env_extra={"TTS_VOICE": "jf_tebukuro"})
+    assert any(line.startswith("* kokoro  jf_tebukuro") for line in other.stdout.splitlines())

@@ -25,8 +25,25 @@ def cmd_run(args) -> int:
     print(f"  phone:          Twilio WS {settings.gateway_url.replace('http', 'ws')}/twilio/media-stream, "
           f"AudioSocket tcp://{settings.host}:{settings.audiosocket_port}")
     print(f"  logs:           {stack.logs_dir}")
+    print(f"  voice:          {voice_line(settings)}")
     print("talk to it:      .venv/bin/hotline chat      (Ctrl-C here stops the servers)", flush=True)
     return run_until_stopped(stack)
+
+
+def voice_line(settings) -> str:
+    """What callers will hear, as the gateway reports it (/readyz)."""
+    import requests
+
+    try:
+        tts = requests.get(f"{settings.gateway_url}/readyz", timeout=5).json().get("tts")
+    except (requests.RequestException, ValueError):
+        return "unknown (the gateway did not answer /readyz)"
+    if not isinstance(tts, dict):
+        return f"none: {tts}"
+    if not tts.get("voice"):
+        return f"NONE, the phone line is text only: {tts.get('warning')}"
+    language = "Mandarin" if tts.get("mandarin") else f"not Mandarin ({tts.get('language')})"
+    return f"{tts['engine']} {tts['voice']}, {language}, {tts.get('licence')}"
 
 
 def run_until_stopped(stack) -> int:

@@ -17,8 +17,11 @@ def cmd_voices_list(args) -> int:
     current = (settings.tts_engine, settings.tts_voice or (DEFAULT_VOICE if settings.tts_engine == "kokoro" else ""))
     print(f"{'':2}{'engine':8}{'voice':24}licence")
     for engine, voice, licence in installed_voices(settings):
-        mark = "*" if (engine, voice) == current or (engine == current[0] and Path(voice).stem == current[1]) else " "
-        print(f"{mark} {engine:8}{voice:24}{licence}")
+        mark = "*" if engine == current[0] and current[1] in (voice, Path(voice).stem) else " "
+        name = voice if len(voice) <= 22 else Path(voice).stem  # a Piper voice file: its path below
+        print(f"{mark} {engine:8}{name:24}{licence}")
+        if name != voice:
+            print(f"{'':10}{voice}")
     print(f"(* = TTS_ENGINE={settings.tts_engine} TTS_VOICE={settings.tts_voice or '(default)'})")
     return 0
 
