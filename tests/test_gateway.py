@@ -340,6 +340,14 @@ def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
         reader, writer = await asyncio.open_connection(stack.settings.host, stack.settings.audiosocket_port)
         writer.write(frame(0x01, call_uuid.bytes))
         greeting = await read_frames(reader, 3)
+        # The keypad first: what the bot makes of a spoken sentence depends on one Whisper reading of
+        # it, and a "did you mean …? press 1 / 2" reply would give key 1 another meaning.
+        replies = []
+        for keys, turns in (("1", 2), ("1000000002#", 3), ("5678#", 4)):  # 1 = order status
+            for key in keys:
+                writer.write(frame(0x03, key.encode()))
+            await writer.drain()
+            replies += await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= turns)
         # A 4 s sentence: the 1 s "你好世界" clip is at the edge of what Whisper base hears through
         # an 8 kHz line in the 10 s encoder window (on some CPUs "1号事件"), which is not what this
         # test is about.
@@ -348,12 +356,7 @@ def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
             writer.write(frame(0x10, pcm[start:start + 320]))
             await writer.drain()
             await asyncio.sleep(0.01)
-        replies = await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= 2)
-        for keys, turns in (("1", 3), ("1000000002#", 4), ("5678#", 5)):  # 1 = order status
-            for key in keys:
-                writer.write(frame(0x03, key.encode()))
-            await writer.drain()
-            replies += await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= turns)
+        replies += await read_frames_until(reader, lambda: answered(stack, str(call_uuid)) >= 5)
         replies += await read_frames(reader, 1)
         writer.write(frame(0x00))
         await writer.drain()
@@ -366,10 +369,10 @@ def test_audiosocket_call_with_speech_and_keypad_order_lookup(stack):
     assert audio and all(len(p) == 320 for p in audio)
     sender = str(call_uuid)
     said = user_texts(stack, sender)
-    assert character_error_rate(AISHELL_TEXT, said[1]) <= 0.5, said
-    assert said[2:] == ["/order_status", "1000000002", "5678"]
+    assert said[1:4] == ["/order_status", "1000000002", "5678"], said
+    assert character_error_rate(AISHELL_TEXT, said[4]) <= 0.5, said
     bot = [e.get("text") or "" for e in tracker(stack, sender)["events"] if e.get("event") == "bot"]
-    assert "已发货" in bot[-1]
+    assert any("已发货" in text for text in bot), bot
 
 
 @pytest.mark.parametrize("opening,why", [
