@@ -14,7 +14,7 @@ from hypothesis import given, settings as hypothesis_settings, strategies as st
 from hotline.core.settings import Settings
 from hotline.core.text import fuzzy_pinyin
 from voice_gateway.audio import STT_RATE, pcm16_to_float, phone_band, resample
-from voice_gateway.stt import WhisperSTT, ensure_whisper_model, normalize_for_cer
+from voice_gateway.stt import WhisperSTT, ensure_whisper_model, levenshtein, normalize_for_cer
 from voice_gateway.tts import NoVoice, load_voice
 from voice_gateway.tts.reading import holds_number, quick_start, speakable
 from voice_gateway.tts.scheduler import SynthesisQueue
@@ -125,14 +125,8 @@ def syllable_error_rate(meant: str, heard: str) -> float:
     """Edits per syllable between what was meant and what was heard, both in their spoken form,
     as toneless fuzzy pinyin: Whisper base writes what it hears with the wrong characters as often
     as not (转接 → 传接), and the sound is what the caller gets."""
-    a, b = fuzzy_pinyin(canonical(meant)), fuzzy_pinyin(canonical(heard))
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1] / max(1, len(a))
+    meant_syllables = fuzzy_pinyin(canonical(meant))
+    return levenshtein(meant_syllables, fuzzy_pinyin(canonical(heard))) / max(1, len(meant_syllables))
 
 
 def heard_on_the_phone(voice, stt, text: str) -> str:
@@ -159,6 +153,20 @@ def test_the_converted_model_sounds_exactly_like_the_published_one(voice, tmp_pa
     feed = {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style, "speed": np.array([1.0], np.float32)}
     reference = published.run(None, feed)[0].reshape(-1)
     assert np.abs(voice._infer(tokens) - reference).max() < 1e-3 and len(reference) > 24000
+
+
+def test_replicas_starting_together_convert_the_model_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from voice_gateway.tts import kokoro_model
+
+    with ThreadPoolExecutor(2) as pool:
+        made = list(pool.map(lambda _: kokoro_model.model_file(tmp_path), range(2)))
+    assert made[0] == made[1] == tmp_path / kokoro_model.CONVERTED_NAME
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        kokoro_model.CONVERTED_NAME, f"{kokoro_model.CONVERTED_NAME}.source"]  # the join is gone, no partials
+    stamp = made[0].stat().st_mtime_ns
+    assert kokoro_model.model_file(tmp_path).stat().st_mtime_ns == stamp  # up to date: not made again
 
 
 def test_a_sentence_is_trimmed_and_ends_with_its_pause(voice):

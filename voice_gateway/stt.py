@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import List, Protocol
+from typing import List, Protocol, Sequence
 
 import numpy as np
 
@@ -157,16 +157,20 @@ def max_new_tokens(duration: float) -> int:
     return int(min(440, 32 + 14 * min(duration, 30.0)))
 
 
-def edit_distance(reference: str, hypothesis: str) -> int:
-    """Levenshtein distance over characters of the normalised texts."""
-    ref, hyp = normalize_for_cer(reference), normalize_for_cer(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
+def levenshtein(reference: Sequence, hypothesis: Sequence) -> int:
+    """Edits (insertions, deletions, substitutions) between two sequences: characters, syllables."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, 1):
         current = [i]
-        for j, h in enumerate(hyp, 1):
+        for j, h in enumerate(hypothesis, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
         previous = current
     return previous[-1]
+
+
+def edit_distance(reference: str, hypothesis: str) -> int:
+    """Levenshtein distance over characters of the normalised texts."""
+    return levenshtein(normalize_for_cer(reference), normalize_for_cer(hypothesis))
 
 
 def character_error_rate(reference: str, hypothesis: str) -> float:

@@ -46,24 +46,31 @@ def source_checksum() -> str:
 
 def model_file(directory: Path) -> Path:
     """The converted model in `directory`, made on first use (a few seconds) and reused; its
-    stamp names the source checksum, so a new model release is converted again."""
+    stamp names the source checksum, so a new model release is converted again. Processes starting
+    together (replicas on a fresh machine) take turns: one converts, the others then find it."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
     target, stamp = directory / CONVERTED_NAME, directory / f"{CONVERTED_NAME}.source"
     expected = f"{source_checksum()} v{CONVERSION_VERSION}"
-    if target.exists() and stamp.exists() and stamp.read_text().strip() == expected:
-        return target
-    source = joined_model(directory)
-    model = float_convolutions(source)
-    import onnx
+    with open(directory / ".convert.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists() and stamp.exists() and stamp.read_text().strip() == expected:
+            return target
+        source = joined_model(directory)
+        model = float_convolutions(source)
+        import onnx
 
-    handle, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
-    os.close(handle)
-    try:
-        onnx.save(model, partial)
-        os.replace(partial, target)
-    finally:
-        Path(partial).unlink(missing_ok=True)
-    stamp.write_text(expected + "\n")
-    source.unlink(missing_ok=True)  # the parts stay in site-packages; the join is not needed again
+        handle, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
+        os.close(handle)
+        try:
+            onnx.save(model, partial)
+            os.chmod(partial, 0o644)  # a model, not a secret (mkstemp makes files 0600)
+            os.replace(partial, target)
+        finally:
+            Path(partial).unlink(missing_ok=True)
+        stamp.write_text(expected + "\n")
+        source.unlink(missing_ok=True)  # the parts stay in site-packages; the join is not needed again
     return target
 
 
