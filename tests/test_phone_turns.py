@@ -112,7 +112,9 @@ def test_utterances_are_recognised_in_the_order_they_ended_one_at_a_time():
     queue.close()
     assert texts == ["0", "1", "3", "4"]
     assert recogniser.order == [0, 1, 3, 4] and recogniser.most_active == 1
-    assert results[2].queued >= 2 * recogniser.seconds * 0.9  # waited for two jobs
+    # it waited for the rest of the blocker (submitted 10 ms before it) and for all of `early`: more
+    # than one job's time (a CI run measured 89.8 ms against a 90 ms bound that ignored those 10 ms)
+    assert results[2].queued >= 1.5 * recogniser.seconds
 
 
 def test_a_turn_that_stops_waiting_takes_its_job_out_of_the_queue():
