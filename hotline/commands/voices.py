@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from hotline.core.settings import get_settings
+from voice_gateway.tts.piper import DEFAULT_VOICE as PIPER_DEFAULT
 
 
 def cmd_voices_list(args) -> int:
@@ -75,7 +76,7 @@ def register(sub) -> None:
     voices_sub = voices.add_subparsers(dest="what", required=True)
     voices_sub.add_parser("list", help="the voices this machine can load").set_defaults(func=cmd_voices_list)
     download = voices_sub.add_parser("download", help="a Piper voice with Piper's downloader (needs its network)")
-    download.add_argument("name", nargs="?", default="zh_CN-huayan-medium")
+    download.add_argument("name", nargs="?", default=PIPER_DEFAULT)
     download.set_defaults(func=cmd_voices_download)
     say = sub.add_parser("say", help="synthesise a reply into a WAV file with the configured voice")
     say.add_argument("text", nargs="+")

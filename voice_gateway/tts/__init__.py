@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 from hotline.core.settings import Settings
 from voice_gateway.tts.base import SpeechChunk, TextToSpeech, clauses
-from voice_gateway.tts.piper import PiperTTS, english_test_voice, resolve_voice
+from voice_gateway.tts.piper import DEFAULT_VOICE as DEFAULT_PIPER_VOICE, PiperTTS, english_test_voice, resolve_voice
 from voice_gateway.tts.reading import speakable
 
 ENGINES = ("kokoro", "piper")
@@ -38,7 +38,7 @@ def load_voice(settings: Settings, engine: str = "", voice: str = "") -> TextToS
     if engine == "piper":
         path = resolve_voice(voice, settings.voices_dir)
         if path is None:
-            raise NoVoice(f"Piper voice {voice or 'zh_CN-huayan-medium'!r} not found (looked in {settings.voices_dir}): "
+            raise NoVoice(f"Piper voice {voice or DEFAULT_PIPER_VOICE!r} not found (looked in {settings.voices_dir}): "
                           "run `hotline voices download NAME` where the network allows, or set TTS_VOICE to an "
                           ".onnx voice with its .onnx.json")
         return PiperTTS(path, threads=settings.tts_threads)

@@ -70,8 +70,7 @@ class KokoroTTS(TextToSpeech):
     sample_rate = SAMPLE_RATE
     licence = "Apache-2.0 (Kokoro-82M weights and voices; ONNX export MIT; misaki Apache-2.0)"
 
-    def __init__(self, voice: str = DEFAULT_VOICE, model_dir: Path = Path("models/voices/kokoro"),
-                 threads: int = 2, speed: float = 1.0) -> None:
+    def __init__(self, voice: str, model_dir: Path, threads: int = 2, speed: float = 1.0) -> None:
         import onnxruntime
         from importlib import resources
         from misaki.zh import ZHG2P

@@ -12,6 +12,7 @@ from voice_gateway.tts.base import TextToSpeech
 from voice_gateway.tts.reading import speakable
 
 RENDER_VERSION = 1  # bump when the same clause would render differently (cache folders follow)
+DEFAULT_VOICE = "zh_CN-huayan-medium"  # Piper's Mandarin voice, where its repository can be reached
 
 
 def english_test_voice() -> str:
@@ -24,8 +25,7 @@ def english_test_voice() -> str:
 
 def resolve_voice(voice: str, voices_dir: Path) -> Optional[Path]:
     """A voice name found in voices_dir, or a path to an .onnx file (with its .onnx.json)."""
-    if not voice:
-        voice = "zh_CN-huayan-medium"
+    voice = voice or DEFAULT_VOICE
     candidates = [Path(voice), voices_dir / f"{voice}.onnx", voices_dir / voice / f"{voice}.onnx"]
     for path in candidates:
         if path.suffix == ".onnx" and path.exists() and Path(f"{path}.json").exists():
