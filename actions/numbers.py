@@ -43,8 +43,8 @@ def normalize(text: str, join_all: bool = False) -> str:
     (`join_all`: between any letters and digits, for codes split unevenly: "W0 000000000")."""
     text = unicodedata.normalize("NFKC", text or "")
     text = _DIGIT_RUN.sub(_spoken_digits, text)
-    if join_all:
-        return re.sub(r"(?<=[A-Za-z0-9])[\s\-]+(?=[A-Za-z0-9])", "", text)
+    if join_all:  # also across the commas and stops a recogniser writes between spoken groups
+        return re.sub(r"(?<=[A-Za-z0-9])[\s\-,，、.。]+(?=[A-Za-z0-9])", "", text)
     return _SPLIT_CODE.sub(lambda m: re.sub(r"[ \t\-]+", "", m.group(0)), text)
 
 

@@ -296,9 +296,12 @@ class RecordingOutput:
 
     def __init__(self) -> None:
         self.audio: list = []
+        self.on_played = None
 
-    async def send_audio(self, pcm16_8k: bytes) -> None:
+    async def send_audio(self, pcm16_8k: bytes, label=None) -> None:
         self.audio.append(pcm16_8k)
+        if label is not None and self.on_played is not None:
+            self.on_played(label)  # heard at once
 
     async def clear(self) -> None:
         pass

@@ -255,12 +255,13 @@ class ScriptedPipeline:
     async def text_turn(self, call_id, text, transport, channel, metadata):
         from types import SimpleNamespace
         self.inputs.append((call_id, text, transport, metadata))
-        return SimpleNamespace(texts=[f"reply to {text}"], error=None, buttons=[], intent="x", handoff=None)
+        return SimpleNamespace(texts=[f"reply to {text}"], error=None, buttons=[], intent="x", handoff=None,
+                               requested_slot=None)
 
     async def speak(self, texts):
         from types import SimpleNamespace
         for _ in texts:
-            yield SimpleNamespace(sample_rate=8000, pcm16=b"\x01\x00" * 400, cached=False)  # 100 ms
+            yield SimpleNamespace(sample_rate=8000, pcm16=b"\x01\x00" * 400, cached=False, text="")  # 100 ms
 
 
 def test_a_serializer_defined_here_drives_a_call_through_the_generic_loop():

@@ -18,6 +18,7 @@ from voice_gateway.prompts import SHUTTING_DOWN
 from voice_gateway.routes import calls, chat, health, trainer, twilio, voice, widget
 from voice_gateway.transports.audiosocket import SPARE_CONNECTIONS, AudioSocketServer
 from voice_gateway.transports.call import CallSetup
+from voice_gateway.turn_taking import turn_taking_from
 
 logger = logging.getLogger("voice_gateway")
 
@@ -57,7 +58,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         app.state.draining = False
         app.state.engines = engines = load_engines(settings)
         app.state.calls = CallSetup(engines.pipeline, engines.switchboard, settings.endpoint_silence_ms,
-                                    settings.speculate_after_ms, settings.media_timeout_s, settings.max_call_s)
+                                    settings.speculate_after_ms, settings.media_timeout_s, settings.max_call_s,
+                                    turn_taking_from(settings))
         app.state.audiosocket = AudioSocketServer(
             app.state.calls, settings.host, settings.audiosocket_port, settings.audiosocket_read_timeout,
             allowed_peers=carriers.parse_networks(settings.audiosocket_allowed_peers),

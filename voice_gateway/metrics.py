@@ -18,3 +18,5 @@ SPECULATION = Counter("hotline_stt_speculation_total", "Speculative recognitions
 TTS_CACHE = Counter("hotline_tts_cache_total", "Synthesised clauses by source", ["source"])
 CALLS_REFUSED = Counter("hotline_calls_refused_total", "Calls answered with 'all lines busy'", ["transport"])
 TRANSFERS = Counter("hotline_transfers_total", "Calls transferred to a skill group", ["transport", "group"])
+OVERLAPS = Counter("hotline_overlaps_total", "Caller speech over the bot: replies held, then acknowledgements and "
+                   "noise (the reply went on) or interruptions (it stopped)", ["transport", "kind"])

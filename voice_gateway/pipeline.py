@@ -40,11 +40,11 @@ class VoicePipeline:
         self.offered = OfferedChoices(bot.offered_payloads)
 
     def recognise(self, samples: np.ndarray, ended_at: Optional[float] = None,
-                  speculative: bool = False) -> RecognitionJob:
+                  speculative: bool = False, prompt: Optional[str] = None) -> RecognitionJob:
         """Queue an utterance (or the speech so far, speculatively) for recognition."""
         if self.recognition is None:
             raise RuntimeError("speech recognition is not loaded")
-        return self.recognition.submit(samples, ended_at, speculative)
+        return self.recognition.submit(samples, ended_at, speculative, prompt)
 
     async def transcribe(self, samples: np.ndarray, ended_at: Optional[float] = None) -> Transcript:
         return await self.recognise(samples, ended_at).future

@@ -9,9 +9,20 @@ TRANSFER_FAILED = "抱歉，暂时无法为您转接。请稍后再拨，或通�
 # A call still live when its gateway shuts down (after DRAIN_TIMEOUT_S): calling again reaches
 # another gateway.
 SHUTTING_DOWN = "抱歉，本线路需要维护，请您稍后重新拨打，再见。"
+# A caller who says nothing after the bot has spoken: two reprompts, then a goodbye and the bot
+# hangs up (timings: README, "Turn-taking").
+REPROMPT_FIRST = "您好，还在听吗？请说出您的问题，或者按0转人工。"
+REPROMPT_AGAIN = "请问您还在线吗？请说出问题，或按0转人工。"
+NO_INPUT_GOODBYE = "很抱歉没有听到您的声音，感谢您的来电，再见。"
+# A number the recogniser was unsure of, said back before the bot looks it up.
+HEARD_NUMBER = "我听到的是{code}。"
 TIME_UP = "本次通话已达时长上限，感谢您的来电，再见。"  # said when a call reaches MAX_CALL_S
 
 
+REPROMPTS = (REPROMPT_FIRST, REPROMPT_AGAIN)
+
+
 def all_prompts() -> list:
-    """Every text above: the TTS cache renders each at start-up."""
-    return [value for name, value in globals().items() if name.isupper() and isinstance(value, str)]
+    """Every fixed text above (not templates): the TTS cache renders each at start-up."""
+    return [value for name, value in globals().items()
+            if name.isupper() and isinstance(value, str) and "{" not in value]

@@ -25,6 +25,7 @@ class BotReply:
     error: Optional[str] = None
     # Choices offered with the reply ({"title", "payload": "/intent"}): widget buttons, phone keys.
     buttons: List[Dict[str, str]] = field(default_factory=list)
+    requested_slot: Optional[str] = None  # the form slot the reply asks for (a number: longer endpoint)
 
     @property
     def handoff(self) -> Optional[Dict[str, Any]]:
@@ -73,7 +74,7 @@ class RasaClient:
                 response.raise_for_status()
                 messages = await response.json()
                 self._last_answer = time.monotonic()
-            intent, confidence = await self._latest_intent(session, sender)
+            intent, confidence, requested_slot = await self._latest_intent(session, sender)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             logger.warning("rasa unavailable for %s: %s", sender, type(error).__name__)
             return BotReply([APOLOGY], error=type(error).__name__)
@@ -83,10 +84,10 @@ class RasaClient:
             # Every turn of this bot says something; nothing means an action failed (Rasa still
             # answers 200 when the action server is down or too slow).
             logger.warning("rasa answered %s with no message: an action failed", sender)
-            return BotReply([APOLOGY], intent, confidence, error="empty_reply")
+            return BotReply([APOLOGY], intent, confidence, error="empty_reply", requested_slot=requested_slot)
         buttons = [{"title": str(b.get("title", "")), "payload": str(b["payload"])}
                    for m in messages for b in (m.get("buttons") or []) if b.get("payload")]
-        return BotReply(texts, intent, confidence, custom, buttons=buttons)
+        return BotReply(texts, intent, confidence, custom, buttons=buttons, requested_slot=requested_slot)
 
     async def events(self, sender: str) -> Optional[List[Dict[str, Any]]]:
         """The conversation's events since its last restart (None if Rasa cannot say)."""
@@ -116,7 +117,8 @@ class RasaClient:
         async with session.get(f"{self.rasa_url}/conversations/{sender}/tracker",
                                params={"token": self.token, "include_events": "NONE"}) as response:
             if response.status != 200:
-                return None, None
-            latest = (await response.json()).get("latest_message") or {}
-        intent = latest.get("intent") or {}
-        return intent.get("name"), intent.get("confidence")
+                return None, None, None
+            state = await response.json()
+        intent = (state.get("latest_message") or {}).get("intent") or {}
+        requested = (state.get("slots") or {}).get("requested_slot")
+        return intent.get("name"), intent.get("confidence"), requested if isinstance(requested, str) else None

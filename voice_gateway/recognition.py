@@ -36,6 +36,7 @@ class RecognitionJob:
     queued_at: float = field(compare=False, default_factory=time.perf_counter)
     cancelled: bool = field(compare=False, default=False)
     started: bool = field(compare=False, default=False)
+    prompt: Optional[str] = field(compare=False, default=None)  # words the decoder is told to expect
     _claim: threading.Lock = field(compare=False, default_factory=threading.Lock, repr=False)
 
     def claim(self) -> bool:
@@ -71,10 +72,10 @@ class RecognitionQueue:
             thread.start()
 
     def submit(self, samples: np.ndarray, ended_at: Optional[float] = None,
-               speculative: bool = False) -> RecognitionJob:
+               speculative: bool = False, prompt: Optional[str] = None) -> RecognitionJob:
         loop = asyncio.get_running_loop()
         job = RecognitionJob(True, speculative, ended_at if ended_at is not None else time.perf_counter(),
-                             next(self._sequence), samples, loop.create_future(), loop)
+                             next(self._sequence), samples, loop.create_future(), loop, prompt=prompt)
         # A turn that stops waiting (hang-up, barge-in) cancels the future: the job goes too.
         job.future.add_done_callback(lambda future: future.cancelled() and job.withdraw())
         self._jobs.put(job)
@@ -101,7 +102,8 @@ class RecognitionQueue:
             waited = time.perf_counter() - job.queued_at
             metrics.STT_QUEUE_SECONDS.observe(waited)
             try:
-                transcript = self.stt.transcribe(job.samples)
+                transcript = (self.stt.transcribe(job.samples) if job.prompt is None
+                              else self.stt.transcribe(job.samples, prompt=job.prompt))
                 transcript.queued = waited
                 metrics.STT_SECONDS.observe(transcript.seconds)
                 result, error = transcript, None

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import List, Protocol, Sequence
+from typing import List, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -38,10 +38,12 @@ class Transcript:
     seconds: float = 0.0  # processing time
     dropped: List[str] = field(default_factory=list)  # segments rejected as hallucination/silence
     queued: float = 0.0  # time spent waiting for a recognition worker
+    log_prob: float = 0.0  # the least sure kept segment's mean token log-probability (0 = sure)
 
 
 class SpeechToText(Protocol):
-    def transcribe(self, samples: np.ndarray) -> Transcript: ...
+    def transcribe(self, samples: np.ndarray, prompt: Optional[str] = None) -> Transcript:
+        """`prompt`: text the speech is likely to resemble (Whisper's initial prompt)."""
 
 
 def ensure_whisper_model(target: Path) -> Path:
@@ -97,7 +99,7 @@ class WhisperSTT:
         # when the text loops; on noisy phone audio the first can cost five extra decodes.
         self.log_prob_threshold = -1.0 if fallback_on_low_confidence else None
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
+    def transcribe(self, samples: np.ndarray, prompt: Optional[str] = None) -> Transcript:
         started = time.perf_counter()
         duration = len(samples) / 16000
         if duration < 0.1 or float(np.max(np.abs(samples), initial=0.0)) < 1e-3:
@@ -113,8 +115,8 @@ class WhisperSTT:
             without_timestamps=duration <= 30.0,
             max_new_tokens=max_new_tokens(duration), hotwords=self.hotwords, vad_filter=False,
             no_speech_threshold=self.no_speech_threshold, log_prob_threshold=self.log_prob_threshold,
-            compression_ratio_threshold=self.compression_ratio_threshold)
-        kept, dropped = [], []
+            compression_ratio_threshold=self.compression_ratio_threshold, initial_prompt=prompt)
+        kept, dropped, log_probs = [], [], []
         # Decoding is lazy: the window applies while the segments are consumed, in this thread.
         _window.frames = self.window_s * 100 if short else None
         try:
@@ -129,7 +131,9 @@ class WhisperSTT:
                 dropped.append(text)
             elif text:
                 kept.append(text)
-        return Transcript("".join(kept), duration, time.perf_counter() - started, dropped)
+                log_probs.append(segment.avg_logprob)
+        return Transcript("".join(kept), duration, time.perf_counter() - started, dropped,
+                          log_prob=min(log_probs, default=0.0))
 
 
 _window = threading.local()  # encoder frames for the utterance being decoded in this thread

@@ -32,8 +32,9 @@ def speech_probabilities(frames: np.ndarray, context: np.ndarray) -> np.ndarray:
 
 @dataclass
 class VadEvent:
-    kind: str  # "speech_start" | "pause" | "resume" | "utterance"
+    kind: str  # "speech_start" | "pause" | "blip" | "resume" | "utterance" | "discarded"
     audio: Optional[np.ndarray] = None
+    voiced_s: float = 0.0  # voiced time in `audio` (pause, utterance)
 
 
 class Endpointer:
@@ -42,7 +43,9 @@ class Endpointer:
 
     After `pause_ms` of silence it also reports a "pause" with the audio so far, so recognition
     can start before the endpoint, and "resume" if speech comes back before the endpoint (the
-    early result is then stale). Defaults measured in the README, "Phone latency"."""
+    early result is then stale). A pause after less than `min_speech_ms` of speech is a "blip"
+    (a click or a cough: too short to be words so far), and speech that ends that short is
+    "discarded" at the endpoint. Defaults measured in the README, "Phone latency"."""
 
     def __init__(self, threshold: float = 0.5, silence_ms: int = 600, min_speech_ms: int = 250,
                  max_utterance_s: float = 20.0, pre_roll_ms: int = 200, pause_ms: int = 256) -> None:
@@ -52,7 +55,19 @@ class Endpointer:
         self.min_speech_frames = max(1, min_speech_ms * 16 // FRAME)
         self.max_frames = int(max_utterance_s * 16000 / FRAME)
         self.pre_roll = max(1, pre_roll_ms * 16 // FRAME)
+        self.default_silence_frames = self.silence_frames
         self.reset()
+
+    def set_silence_ms(self, silence_ms: Optional[int]) -> None:
+        """The endpoint silence from now on (None: the default): longer while a caller reads a
+        number in groups."""
+        self.silence_frames = (max(1, silence_ms * 16 // FRAME) if silence_ms is not None
+                               else self.default_silence_frames)
+
+    @property
+    def speech_seconds(self) -> float:
+        """Voiced time of the utterance in progress."""
+        return self.speech_frames * FRAME / 16000 if self.in_speech else 0.0
 
     def reset(self) -> None:
         self.pending = np.zeros(0, np.float32)
@@ -90,12 +105,15 @@ class Endpointer:
                 self.silent_run += 1
             if self.silent_run >= self.silence_frames or len(self.frames) >= self.max_frames:
                 if self.speech_frames >= self.min_speech_frames:
-                    events.append(VadEvent("utterance", np.concatenate(self.frames)))
+                    events.append(VadEvent("utterance", np.concatenate(self.frames), self.speech_seconds))
+                else:
+                    events.append(VadEvent("discarded"))
                 self.frames, self.in_speech, self.speech_frames, self.silent_run = [], False, 0, 0
                 self.paused = False
-            elif self.silent_run == self.pause_frames and self.speech_frames >= self.min_speech_frames:
+            elif self.silent_run == self.pause_frames:
                 self.paused = True
-                events.append(VadEvent("pause", np.concatenate(self.frames)))
+                events.append(VadEvent("pause", np.concatenate(self.frames), self.speech_seconds)
+                              if self.speech_frames >= self.min_speech_frames else VadEvent("blip"))
         return events
 
     def flush(self) -> Optional[np.ndarray]:

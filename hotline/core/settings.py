@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     # A call whose media stops arriving mid-utterance (a client that sends nothing during
     # silence) ends the utterance after this long.
     media_timeout_s: float = 0.8
+    # Turn-taking on calls (README, "Turn-taking"): what the caller says over the bot is judged
+    # before the reply stops; data/turn_taking/backchannels.zh.txt lists the acknowledgements
+    # that let it go on. A silent caller hears a reprompt after `silence_reprompt_s`,
+    # `silence_reprompts` times, then a goodbye after `silence_hangup_s` more.
+    backchannels_file: Path = PROJECT_ROOT / "data" / "turn_taking" / "backchannels.zh.txt"
+    backchannel_max_s: float = 1.6
+    silence_reprompt_s: float = 6.0
+    silence_reprompts: int = 2
+    silence_hangup_s: float = 5.0
+    number_endpoint_silence_ms: int = 1500  # while the bot waits for a serial, order, case or phone number
+    readback_below_log_prob: float = -0.5
     max_calls: int = 4  # simultaneous phone calls per gateway; the next caller hears "all lines busy"
     max_call_s: float = 1800.0  # a phone call (Twilio or AudioSocket) is ended with a goodbye after this long
     # Transfer to a human skill group (orders, repairs, account, general). On Twilio the gateway

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from typing import Any, Awaitable, Callable, Optional, Protocol, Set, Tuple, Type
+from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, Set, Tuple, Type
 
 from voice_gateway import metrics
 from voice_gateway.serializers import (Audio, CallStarted, Dtmf, Frame, FrameSerializer, Hangup, Mark,
@@ -74,22 +74,40 @@ class MediaOutput:
         self.frame_seconds, self._transfer = frame_seconds, transfer
         self.pending_marks: Set[str] = set()
         self._names = itertools.count(1)
-        self.queue: "asyncio.Queue[Tuple[Frame, bool]]" = asyncio.Queue()  # (frame, is 20 ms of audio)
+        # (frame, is 20 ms of audio, label played once it has gone): paced output only
+        self.queue: "asyncio.Queue[Tuple[Optional[Frame], bool, Optional[str]]]" = asyncio.Queue()
         self._sending = False
+        self._cleared = 0  # clear() calls so far: audio being sent when one comes stops there
+        self.on_played: Optional[Callable[[str], None]] = None  # told each label the caller has heard
+        self._labels: Dict[str, str] = {}  # mark name → label
         self.pacer = asyncio.ensure_future(self._pace()) if frame_seconds else None
 
-    async def send_audio(self, pcm16_8k: bytes) -> None:
+    async def send_audio(self, pcm16_8k: bytes, label: Optional[str] = None) -> None:
+        """Send audio; `label` is reported to `on_played` once the far end has played all of it."""
+        cleared = self._cleared
         for frame in self.serializer.audio(pcm16_8k):
+            if self._cleared != cleared:  # the caller interrupted: the rest is not sent
+                return
             await self._send(frame, True)
+        if self._cleared != cleared:
+            return
         name = f"chunk-{next(self._names)}"
         mark = self.serializer.mark(name)
         if mark is not None:
             self.pending_marks.add(name)
+            if label is not None:
+                self._labels[name] = label
             await self._send(mark, False)
+        elif label is not None and self.pacer is not None:
+            self.queue.put_nowait((None, False, label))
+        elif label is not None:
+            self._report(label)
 
     async def clear(self) -> None:
+        self._cleared += 1
         while not self.queue.empty():
             self.queue.get_nowait()
+        self._labels.clear()  # marks echoed after a clear were dropped, not played
         if self.pending_marks:  # the far end still has audio of ours: tell it to drop it
             self.pending_marks.clear()
             frame = self.serializer.clear()
@@ -101,6 +119,13 @@ class MediaOutput:
 
     def played(self, name: str) -> None:
         self.pending_marks.discard(name)
+        label = self._labels.pop(name, None)
+        if label is not None:
+            self._report(label)
+
+    def _report(self, label: str) -> None:
+        if self.on_played is not None:
+            self.on_played(label)
 
     async def transfer(self, group: str, target: str) -> None:
         if self._transfer is None:
@@ -123,21 +148,26 @@ class MediaOutput:
         if self.pacer is None:
             await self.connection.send(frame)
         else:
-            self.queue.put_nowait((frame, audio))
+            self.queue.put_nowait((frame, audio, None))
 
     async def _pace(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            frame, audio = await self.queue.get()
+            frame, audio, label = await self.queue.get()
             self._sending = True
             now = loop.time()
             next_at = max(next_at, now)
-            if audio and next_at > now:
-                await asyncio.sleep(next_at - now)
-            await self.connection.send(frame)
-            if audio:
-                next_at += self.frame_seconds
+            if frame is None:  # a label: the audio before it has been sent in real time
+                if next_at > now:
+                    await asyncio.sleep(next_at - now)
+                self._report(label)
+            else:
+                if audio and next_at > now:
+                    await asyncio.sleep(next_at - now)
+                await self.connection.send(frame)
+                if audio:
+                    next_at += self.frame_seconds
             self._sending = not self.queue.empty()
 
 
