@@ -349,8 +349,8 @@ class PhoneCall:
     async def _hold_reply(self) -> None:
         """Speech over the bot: its audio stops now; what it was is judged before the rest goes."""
         playback = self.playback
-        if playback is None or playback.stopped or playback.fully_heard and not self.output.playing():
-            await self.barge_in()  # nothing to keep (audio of an earlier reply): stop it
+        if playback is None or playback.stopped:
+            await self.barge_in()  # nothing to keep (audio of a reply already cut short): stop it
             return
         if playback.held:
             return
@@ -371,7 +371,8 @@ class PhoneCall:
         heard = await judgement.future
         overlap = self.turn_taking.overlap(heard.text, voiced_s, heard.log_prob)
         if overlap.kind == "noise" and plain is not None and voiced_s >= self.turn_taking.noise_max_s:
-            heard = await plain.future
+            # shielded: if this judgement is called off, the turn still needs that recognition
+            heard = await asyncio.shield(plain.future)
             overlap = self.turn_taking.overlap(heard.text, voiced_s, heard.log_prob)
         logger.info("call %s: over the reply %r (voiced %.2f s, log-probability %.2f): %s", self.call_id,
                     mask_sensitive(heard.text), voiced_s, heard.log_prob, overlap.kind)
@@ -548,7 +549,7 @@ class PhoneCall:
     async def _read_back_if_unsure(self, job: RecognitionJob) -> None:
         """A number the recogniser was unsure of is said back while the bot looks it up."""
         try:
-            transcript = await job.future
+            transcript = await asyncio.shield(job.future)  # the turn awaits the same recognition
         except asyncio.CancelledError:
             return
         code = "".join(ch for ch in transcript.text.translate(SPOKEN_DIGITS) if ch.isascii() and ch.isalnum()).upper()

@@ -60,10 +60,6 @@ class Playback:
     def first_unheard(self) -> int:
         return next((i for i in range(len(self.clauses)) if i not in self.heard), len(self.clauses))
 
-    @property
-    def fully_heard(self) -> bool:
-        return self.first_unheard >= len(self.clauses)
-
     async def hold(self) -> int:
         """Stop the audio now (the wire drops what it buffered); the reply will go on from the
         first clause the caller has not heard to the end. Returns that clause's index."""
