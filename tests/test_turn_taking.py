@@ -247,9 +247,8 @@ async def asked_for_serial(stack, phone) -> None:
 
 
 @pytest.mark.parametrize("transport", ["twilio", "audiosocket"])
-def test_a_serial_read_in_three_groups_is_one_turn_and_hash_ends_a_turn_at_once(stack, line, transport):
+def test_a_serial_read_in_three_groups_is_one_turn(stack, line, transport):
     serial = clip("serial_01.wav")  # three groups of four, 0.8 s apart
-    group = serial[: int(1.2 * 16000)]  # about the first group
 
     async def call():
         async with open_line(transport, line) as phone:
@@ -260,16 +259,7 @@ def test_a_serial_read_in_three_groups_is_one_turn_and_hash_ends_a_turn_at_once(
             # the bot has answered (it asks again: Whisper base does not read these letters right)
             await until(lambda: (tracker(stack, phone.call_id).get("slots") or {}).get("requested_slot")
                         == "serial_number" and time.perf_counter() - phone.silent_since() > 0.5, timeout=60)
-            grouped = user_texts(stack, phone.call_id)[2:]
-            before = len(user_texts(stack, phone.call_id))
-            spoken = await phone.said(phone_pcm(group))
-            await phone.key("#")
-            keyed = time.perf_counter()
-            await until(lambda: len(user_texts(stack, phone.call_id)) > before, timeout=30, step=0.05)
-            answered = time.perf_counter()
-            return grouped, spoken, keyed, answered
+            return user_texts(stack, phone.call_id)[2:]
 
-    grouped, spoken, keyed, answered = asyncio.run(call())
+    grouped = asyncio.run(call())
     assert len(grouped) == 1, grouped  # not cut at the pauses between groups
-    # "#" ended it: the turn reached Rasa well before the 1.5 s number endpoint would have come
-    assert answered - keyed < 1.4

@@ -152,7 +152,13 @@ def test_the_converted_model_sounds_exactly_like_the_published_one(voice, tmp_pa
     style = voice.style[len(tokens)].reshape(1, 256)
     feed = {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style, "speed": np.array([1.0], np.float32)}
     reference = published.run(None, feed)[0].reshape(-1)
-    assert np.abs(voice._infer(tokens) - reference).max() < 1e-3 and len(reference) > 24000
+    converted = voice._infer(tokens)
+    assert np.isfinite(converted).all() and 0.05 < np.abs(converted).max() <= 1.5  # real speech, in range
+    if not np.isfinite(reference).all():
+        # Seen on a CPU with AVX512-VNNI: onnxruntime's ConvInteger kernel overflows there and the
+        # published model itself returns inf/NaN (and values near 40): nothing to compare against.
+        pytest.skip("the published model's ConvInteger overflows on this CPU (inf/NaN in its own output)")
+    assert np.abs(converted - reference).max() < 1e-3 and len(reference) > 24000
 
 
 def test_replicas_starting_together_convert_the_model_once(tmp_path):
