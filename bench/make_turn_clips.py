@@ -15,9 +15,7 @@ Usage: .venv/bin/python bench/make_turn_clips.py [--dev var/turns-dev]
 from __future__ import annotations
 
 import csv
-import io
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from hotline.core.settings import Settings  # noqa: E402
-from voice_gateway.audio import decode, resample  # noqa: E402
+from voice_gateway.audio import decode, float_to_pcm16, pcm16_to_float, resample, wav_bytes  # noqa: E402
 from voice_gateway.tts.kokoro import KokoroTTS  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "turns"
@@ -43,20 +41,12 @@ RATE = 16000
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(pcm)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(wav_bytes(float_to_pcm16(samples), RATE))
 
 
 def spoken(engine: KokoroTTS, text: str) -> np.ndarray:
     pcm = b"".join(engine.synthesize(unit) for unit in engine.clauses(text))
-    audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
-    return resample(audio, engine.sample_rate, RATE)
+    return resample(pcm16_to_float(pcm), engine.sample_rate, RATE)
 
 
 def noises(rng: np.random.Generator):

@@ -31,7 +31,6 @@ class Playback:
         self.heard: set = set()  # indices the caller has heard to the end
         self.held = False
         self.stopped = False
-        self.holds = 0
         self._released = asyncio.Event()
         self._released.set()
         self._lock = asyncio.Lock()
@@ -65,7 +64,7 @@ class Playback:
         first clause the caller has not heard to the end. Returns that clause's index."""
         if self.stopped or self.held:
             return self.first_unheard
-        self.held, self.holds = True, self.holds + 1
+        self.held = True
         self._released.clear()
         await self.output.clear()
         self.sent = self.first_unheard
